@@ -1,0 +1,1 @@
+"""gtvision.flows."""

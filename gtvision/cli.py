@@ -1,0 +1,58 @@
+"""The ``gtvision`` command line.
+
+Each sub-command lives in ``gtvision/commands/<name>.py`` and exposes ``register(subparsers)``;
+handlers take the parsed arguments and return an exit code. Heavy imports (torch, PyAV, the web
+app) happen inside handlers so ``gtvision --version`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from gtvision import __version__
+from gtvision.config import ConfigError
+
+COMMANDS: tuple[str, ...] = (
+    "gtvision.commands.config",
+    "gtvision.commands.db",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="gtvision", description="Video management and licence-plate analytics."
+    )
+    parser.add_argument("--version", action="version", version=f"gtvision {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gtvision`` script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        code: int = args.func(args)
+    except ConfigError as err:
+        print(f"gtvision: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``gtvision`` CLI (one module per command)."""

@@ -1,0 +1,193 @@
+"""Configuration from ``GTV_*`` environment variables (and an optional ``.env`` file).
+
+Every variable is documented in the README's configuration table. ``load_settings`` turns a
+validation failure into one :class:`ConfigError` line naming the variable, its value (secrets
+masked) and what was expected.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "GTV_"
+_SECRET_FIELDS = frozenset({"jwt_secret", "s3_secret_key", "bootstrap_password"})
+_URL_FIELDS = frozenset({"database_url", "redis_url", "amqp_url"})
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gtvision"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gtvision"
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ConfigError(Exception):
+    """Invalid configuration: one line, no traceback, secrets masked."""
+
+
+def mask_url(url: str) -> str:
+    """Replace the password of a URL with ``***`` (``amqp://u:***@h/``)."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Settings(BaseSettings):
+    """All gtvision settings. Field ``foo_bar`` is read from ``GTV_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # storage and services; empty means "embedded / not configured"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    database_url: str = ""
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: str = ""
+    redis_prefix: str = "gtv:"
+    amqp_url: str = ""
+    amqp_exchange: str = "gtvision.events"
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_bucket: str = "gtvision"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    rtsp_urls: CsvList = Field(default_factory=list)
+
+    # web
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_ttl_s: int = Field(default=900, ge=30)
+    refresh_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    camera_allow_cidrs: CsvList = Field(
+        default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    )
+    bootstrap_password: SecretStr = SecretStr("")
+
+    # flows
+    recovery_dir: Path | None = None
+    snapshot_interval_s: float = Field(default=10.0, gt=0)
+    analysis_fps: float = Field(default=5.0, gt=0)
+    reconnect_cap_s: float = Field(default=30.0, gt=0)
+    model_dir: Path | None = None
+    device: Literal["cpu", "cuda"] = "cpu"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("rtsp_urls", "camera_allow_cidrs", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _pg_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"postgresql", "postgres"}:
+            msg = "expected a postgresql:// URL"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            msg = "expected a redis:// URL"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"amqp", "amqps"}:
+            msg = "expected an amqp:// URL"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("camera_allow_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                msg = f"expected CIDR networks like 10.0.0.0/8, got {cidr!r}"
+                raise ValueError(msg) from None
+        return value
+
+    @property
+    def models_path(self) -> Path:
+        """Directory of cached model weights."""
+        return self.model_dir or self.cache_dir / "models"
+
+    def display(self) -> dict[str, str]:
+        """Every setting as ``GTV_NAME -> text``, secrets and URL passwords masked."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in _SECRET_FIELDS:
+                text = "***" if value.get_secret_value() else ""
+            elif name in _URL_FIELDS:
+                text = mask_url(str(value))
+            elif isinstance(value, list):
+                text = ",".join(str(v) for v in value)
+            else:
+                text = "" if value is None else str(value)
+            out[ENV_PREFIX + name.upper()] = text
+        return out
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = first.get("loc") or ("?",)
+    name = str(loc[0])
+    var = ENV_PREFIX + name.upper()
+    raw = os.environ.get(var)
+    if raw is None:
+        shown = repr(first.get("input"))
+    elif name in _SECRET_FIELDS:
+        shown = "'***'"
+    elif name in _URL_FIELDS:
+        shown = repr(mask_url(raw))
+    else:
+        shown = repr(raw)
+    reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"invalid configuration: {var}={shown}: {reason}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise :class:`ConfigError` with one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
