@@ -95,10 +95,16 @@ class Settings(BaseSettings):
         default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
     )
     bootstrap_password: SecretStr = SecretStr("")
+    public_base_url: str = ""
 
     # flows
     recovery_dir: Path | None = None
     snapshot_interval_s: float = Field(default=10.0, gt=0)
+    clip_pre_roll_s: float = Field(default=5.0, ge=0, le=120)
+    clip_post_roll_s: float = Field(default=5.0, ge=0, le=120)
+    redis_stream_maxlen: int = Field(default=100_000, ge=100)
+    relay_batch: int = Field(default=200, ge=1, le=10_000)
+    relay_poll_s: float = Field(default=0.5, gt=0)
     analysis_fps: float = Field(default=5.0, gt=0)
     reconnect_cap_s: float = Field(default=30.0, gt=0)
     model_dir: Path | None = None
