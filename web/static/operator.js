@@ -1,0 +1,207 @@
+// gtvision operator page: log in, then a live feed of plate passes and hotlist alerts over SSE.
+// Plain browser JavaScript, no build step. Tokens live in sessionStorage (this tab only).
+"use strict";
+
+const TYPES = "lpr.detected,alert.triggered";
+const MAX_CARDS = 200;
+const $ = (id) => document.getElementById(id);
+
+const session = {
+  get access() { return sessionStorage.getItem("gtv.access"); },
+  get refresh() { return sessionStorage.getItem("gtv.refresh"); },
+  save(tokens) {
+    sessionStorage.setItem("gtv.access", tokens.access_token);
+    sessionStorage.setItem("gtv.refresh", tokens.refresh_token);
+  },
+  clear() { sessionStorage.removeItem("gtv.access"); sessionStorage.removeItem("gtv.refresh"); },
+};
+
+let source = null;
+let lastEventId = "";
+const shown = new Map(); // event id -> card element
+const counts = { plates: 0, alerts: 0 };
+
+async function api(path, options = {}, retry = true) {
+  const headers = { "Accept": "application/json", ...(options.headers || {}) };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (session.access) headers["Authorization"] = `Bearer ${session.access}`;
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401 && retry && session.refresh) {
+    if (await refreshTokens()) return api(path, options, false);
+  }
+  if (!response.ok) {
+    let detail = `${response.status} ${response.statusText}`;
+    try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
+    const err = new Error(detail);
+    err.status = response.status;
+    throw err;
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+async function refreshTokens() {
+  try {
+    const tokens = await fetch("/auth/refresh", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: session.refresh }),
+    });
+    if (!tokens.ok) { session.clear(); return false; }
+    session.save(await tokens.json());
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
+function setStatus(text, on) {
+  const el = $("status");
+  el.textContent = text;
+  el.className = `status ${on ? "on" : "off"}`;
+}
+
+function fmtTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString();
+}
+
+async function attachCrop(img, eventId) {
+  try {
+    const detail = await api(`/events/${encodeURIComponent(eventId)}`);
+    const url = detail.crop_url || (detail.urls && detail.urls.crop);
+    if (url) { img.src = url; img.hidden = false; }
+  } catch (_) { /* the card stays without picture */ }
+}
+
+function addCard(event) {
+  if (shown.has(event.id)) return;
+  const isAlert = event.type === "alert.triggered";
+  const card = $("card").content.firstElementChild.cloneNode(true);
+  card.dataset.eventId = event.id;
+  card.dataset.type = event.type;
+  card.classList.add(isAlert ? "alert" : "pass", "fresh");
+  card.querySelector(".plate").textContent = event.plate || "?";
+  const camera = `camera ${event.camera_id}`;
+  if (isAlert) {
+    const m = event.match || {};
+    card.querySelector(".meta").textContent =
+      `${fmtTime(event.ts)} · ${camera} · ${m.kind || ""} match on ${m.pattern || ""}`;
+    card.querySelector(".reason").textContent =
+      `${m.reason || "hotlist"}${m.priority ? ` (priority ${m.priority})` : ""}`;
+    counts.alerts += 1;
+  } else {
+    const conf = typeof event.confidence === "number" ? ` · ${(event.confidence * 100).toFixed(0)}%` : "";
+    card.querySelector(".meta").textContent =
+      `${fmtTime(event.last_seen || event.ts)} · ${camera}${conf} · ${event.reads || 1} reads`;
+    counts.plates += 1;
+  }
+  const img = card.querySelector(".crop");
+  img.hidden = true;
+  if (event.crop_key) attachCrop(img, event.id);
+  shown.set(event.id, card);
+  const feed = $("feed");
+  feed.prepend(card);
+  while (feed.children.length > MAX_CARDS) {
+    const old = feed.lastElementChild;
+    shown.delete(old.dataset.eventId);
+    old.remove();
+  }
+  $("empty").hidden = true;
+  $("count-plates").textContent = String(counts.plates);
+  $("count-alerts").textContent = String(counts.alerts);
+  setTimeout(() => card.classList.remove("fresh"), 1500);
+}
+
+async function streamCity(me) {
+  if (me.city_id !== null && me.city_id !== undefined) return me.city_id;
+  const cities = await api("/cities");
+  const list = Array.isArray(cities) ? cities : (cities.items || []);
+  return list.length ? list[0].id : null;
+}
+
+async function connect(me) {
+  if (source) { source.close(); source = null; }
+  let url;
+  try {
+    const { token } = await api("/auth/stream-token", { method: "POST" });
+    const params = new URLSearchParams({ types: TYPES, token });
+    if (me.role === "admin") {
+      const city = await streamCity(me);
+      if (city !== null) params.set("city_id", String(city));
+    }
+    if (lastEventId) params.set("last_event_id", lastEventId);
+    url = `/stream/events?${params}`;
+  } catch (err) {
+    if (err.status === 401) { logout(); return; }
+    setStatus("reconnecting…", false);
+    setTimeout(() => connect(me), 3000);
+    return;
+  }
+  source = new EventSource(url);
+  source.onopen = () => setStatus("live", true);
+  const onEvent = (msg) => {
+    if (msg.lastEventId) lastEventId = msg.lastEventId;
+    try { addCard(JSON.parse(msg.data)); } catch (_) { /* heartbeat or foreign data */ }
+  };
+  source.onmessage = onEvent;
+  for (const type of TYPES.split(",")) source.addEventListener(type, onEvent);
+  source.onerror = () => {
+    setStatus("reconnecting…", false);
+    if (source && source.readyState === EventSource.CLOSED) {
+      source = null;
+      setTimeout(() => connect(me), 2000); // the stream token may have expired: get a new one
+    }
+  };
+}
+
+async function start() {
+  let me;
+  try {
+    me = await api("/me");
+  } catch (_) {
+    showLogin();
+    return;
+  }
+  $("login").hidden = true;
+  $("feed-panel").hidden = false;
+  $("who").hidden = false;
+  $("username").textContent = `${me.username} (${me.role})`;
+  connect(me);
+}
+
+function showLogin() {
+  $("login").hidden = false;
+  $("feed-panel").hidden = true;
+  $("who").hidden = true;
+  setStatus("not connected", false);
+}
+
+function logout() {
+  const refresh = session.refresh;
+  if (source) { source.close(); source = null; }
+  if (refresh) {
+    api("/auth/logout", { method: "POST", body: JSON.stringify({ refresh_token: refresh }) }, false)
+      .catch(() => {});
+  }
+  session.clear();
+  showLogin();
+}
+
+$("login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    const tokens = await api("/auth/login", {
+      method: "POST",
+      body: JSON.stringify({ username: $("login-user").value, password: $("login-password").value }),
+    }, false);
+    session.save(tokens);
+    $("login-password").value = "";
+    start();
+  } catch (err) {
+    $("login-error").textContent = err.message;
+  }
+});
+$("logout").addEventListener("click", logout);
+
+if (session.access) start(); else showLogin();
