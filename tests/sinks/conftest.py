@@ -1,0 +1,67 @@
+"""Fixtures and helpers of the sink tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from gtvision.sinks.feed import RedisFeed
+from gtvision.sinks.objects import S3ObjectStore
+
+from gtvision.events import MotionIncident, PlatePass
+
+T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def plate_pass(i: int, city: int = 12, camera: int = 3, crop: bool = True) -> PlatePass:
+    """A deterministic plate pass number ``i``."""
+    ts = T0 + timedelta(seconds=i)
+    return PlatePass(
+        city_id=city,
+        camera_id=camera,
+        ts=ts,
+        plate=f"ABC{i:04d}",
+        confidence=0.9,
+        first_seen=ts,
+        last_seen=ts,
+        reads=2,
+        crop_jpeg=b"\xff\xd8crop%d" % i if crop else None,
+    )
+
+
+def motion(i: int, city: int = 12, camera: int = 4) -> MotionIncident:
+    """A deterministic motion incident number ``i``."""
+    ts = T0 + timedelta(seconds=i)
+    return MotionIncident(
+        city_id=city, camera_id=camera, ts=ts, start=ts, end=ts, peak_score=0.4, frames=3
+    )
+
+
+@pytest.fixture
+def feed_prefix(redis_target) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A Redis key prefix private to one test."""
+    prefix = f"{redis_target.prefix}{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_target.url)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def redis_feed(redis_target, feed_prefix: str) -> Iterator[RedisFeed]:  # type: ignore[no-untyped-def]
+    """A RedisFeed on the test prefix."""
+    feed = RedisFeed(redis_target.url, feed_prefix)
+    yield feed
+    feed.close()
+
+
+@pytest.fixture
+def s3_store(s3_target) -> S3ObjectStore:  # type: ignore[no-untyped-def]
+    """The object store on moto."""
+    return S3ObjectStore(
+        s3_target.endpoint, s3_target.access_key, s3_target.secret_key, s3_target.bucket
+    )
