@@ -1,0 +1,286 @@
+"""One ``lpr.detected`` event per vehicle pass: group the plate reads of one vehicle.
+
+Reads are keyed by camera (``"<city>/<camera>"``). Per camera, a private ``StatefulLogic`` keeps
+the open passes. A read joins the open pass whose plate is within ``max_distance`` of it in the
+OCR-confusion-aware distance (:func:`gtvision.operators.ocrdist.ocr_distance`, e.g. ``O``/``0``
+costs 0.5) -- or whose last box overlaps the read's box (IoU >= ``join_iou``), which keeps a
+badly misread frame of the same vehicle inside its pass. Otherwise it opens a new pass, so
+several vehicles in view at once give separate passes.
+
+**When a pass ends.** Event time drives it: each camera has a watermark, the latest time seen in
+its reads *and* in optional light :class:`CameraTick` heartbeats (one per decoded frame, from
+the source stream, so a pass also ends when frames keep coming but plates do not). A pass whose
+``last_seen + gap_s`` is behind the watermark is emitted. A replay therefore emits exactly what
+a live run would, whatever the processing speed. Two fallbacks: ``notify_at`` flushes every open
+pass of a camera when nothing at all arrived for ``idle_s`` of wall-clock time (camera gone), and
+end of stream (EOF, e.g. the end of a replayed file) flushes all passes. A pass longer than
+``max_pass_s`` (a parked car) is emitted and a new one starts.
+
+Late reads (older than the watermark allows) that match a pass emitted less than ``gap_s`` ago
+are dropped instead of opening a duplicate pass.
+
+The emitted :class:`PlatePass` has the voted plate (:mod:`gtvision.operators.vote`), first and
+last seen, number of reads, the crop/box/models of the most confident read, and top-3
+candidates. ``ts`` is ``first_seen`` and the id is the UUID5 of city, camera and first_seen, so
+replays are idempotent.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream, operator
+from bytewax.operators import StatefulLogic
+from gtvision.operators.ocrdist import ocr_distance
+from gtvision.operators.vote import Ballot, vote
+
+from gtvision.events import Box, Frame, PlatePass, PlateRead
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """Wall-clock time, aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraTick:
+    """Event-time heartbeat of a camera: 'frames up to ``ts`` have been seen'."""
+
+    city_id: int
+    camera_id: int
+    ts: datetime
+
+
+def tick_of(frame: Frame) -> CameraTick:
+    """The light heartbeat of a frame (safe to exchange between workers)."""
+    return CameraTick(city_id=frame.city_id, camera_id=frame.camera_id, ts=frame.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class PassConfig:
+    """Tuning of pass grouping (seconds are event time unless named wall-clock)."""
+
+    gap_s: float = 1.5
+    max_distance: float = 2.0
+    join_iou: float = 0.3
+    max_pass_s: float = 120.0
+    idle_s: float = 5.0  # wall-clock
+    max_reads: int = 64
+
+    def __post_init__(self) -> None:
+        """Reject nonsensical values."""
+        if self.gap_s <= 0 or self.idle_s <= 0 or self.max_pass_s <= 0:
+            msg = f"pass times must be > 0, got gap_s={self.gap_s}, idle_s={self.idle_s}"
+            raise ValueError(msg)
+        if self.max_distance < 0 or self.max_reads < 1:
+            msg = f"bad pass config: max_distance={self.max_distance}, max_reads={self.max_reads}"
+            raise ValueError(msg)
+
+
+@dataclass
+class OpenPass:
+    """Reads of one vehicle so far (crops dropped except the best read's)."""
+
+    first_seen: datetime
+    last_seen: datetime
+    last_box: Box
+    last_text: str
+    last_frame: int
+    text: str
+    count: int
+    best: PlateRead
+    ballots: list[tuple[float, Ballot]] = field(default_factory=list)
+
+
+@dataclass
+class Tombstone:
+    """A pass already emitted, kept for ``gap_s`` to absorb late reads."""
+
+    text: str
+    last_seen: datetime
+
+
+@dataclass
+class PassState:
+    """Per-camera state: open passes, recently emitted passes, watermark, last arrival."""
+
+    open: list[OpenPass] = field(default_factory=list)
+    closed: list[Tombstone] = field(default_factory=list)
+    watermark: datetime | None = None
+    last_arrival: datetime | None = None
+
+
+def build_pass(p: OpenPass) -> PlatePass:
+    """The ``lpr.detected`` event of a finished pass."""
+    result = vote([b for _, b in p.ballots])
+    best = p.best
+    return PlatePass(
+        city_id=best.city_id,
+        camera_id=best.camera_id,
+        ts=p.first_seen,
+        plate=result.text,
+        confidence=result.confidence,
+        first_seen=p.first_seen,
+        last_seen=p.last_seen,
+        reads=p.count,
+        box=best.box,
+        candidates=result.candidates(),
+        crop_jpeg=best.crop_jpeg,
+        models=dict(best.models),
+    )
+
+
+class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
+    def __init__(self, config: PassConfig, clock: Clock, resume: PassState | None) -> None:
+        self.config = config
+        self.clock = clock
+        self.state = resume if resume is not None else PassState()
+        self.gap = timedelta(seconds=config.gap_s)
+
+    # -- bytewax hooks ------------------------------------------------------------------------
+    def on_item(self, value: PlateRead | CameraTick) -> tuple[Iterable[PlatePass], bool]:
+        st = self.state
+        st.last_arrival = self.clock()
+        if st.watermark is None or value.ts > st.watermark:
+            st.watermark = value.ts
+        out = self._expire(st.watermark)
+        if isinstance(value, PlateRead) and value.text:
+            out.extend(self._add(value))
+        return out, self._retain()
+
+    def on_notify(self) -> tuple[Iterable[PlatePass], bool]:
+        return self._flush(), StatefulLogic.DISCARD
+
+    def on_eof(self) -> tuple[Iterable[PlatePass], bool]:
+        return self._flush(), StatefulLogic.DISCARD
+
+    def notify_at(self) -> datetime | None:
+        st = self.state
+        if st.last_arrival is None or not (st.open or st.closed):
+            return None
+        return st.last_arrival + timedelta(seconds=self.config.idle_s)
+
+    def snapshot(self) -> PassState:
+        return copy.deepcopy(self.state)
+
+    # -- grouping -----------------------------------------------------------------------------
+    def _retain(self) -> bool:
+        st = self.state
+        return StatefulLogic.RETAIN if (st.open or st.closed) else StatefulLogic.DISCARD
+
+    def _flush(self) -> list[PlatePass]:
+        out = [build_pass(p) for p in self.state.open]
+        self.state.open.clear()
+        self.state.closed.clear()
+        return out
+
+    def _emit(self, p: OpenPass) -> PlatePass:
+        self.state.closed.append(Tombstone(text=p.text, last_seen=p.last_seen))
+        return build_pass(p)
+
+    def _expire(self, watermark: datetime) -> list[PlatePass]:
+        st = self.state
+        done = [p for p in st.open if p.last_seen + self.gap < watermark]
+        st.open = [p for p in st.open if p.last_seen + self.gap >= watermark]
+        st.closed = [t for t in st.closed if t.last_seen + 2 * self.gap >= watermark]
+        return [self._emit(p) for p in sorted(done, key=lambda p: p.first_seen)]
+
+    def _late(self, read: PlateRead) -> bool:
+        for t in self.state.closed:
+            near = read.ts <= t.last_seen + self.gap
+            if near and ocr_distance(read.text, t.text) <= self.config.max_distance:
+                return True
+        return False
+
+    def _match(self, read: PlateRead) -> OpenPass | None:
+        cfg = self.config
+        best: tuple[float, float, OpenPass] | None = None
+        for p in self.state.open:
+            if read.ts > p.last_seen + self.gap:
+                continue
+            iou = read.box.iou(p.last_box)
+            if p.last_frame == read.frame_index and iou < 0.1:
+                continue  # another plate in the same frame is another vehicle
+            dist = min(ocr_distance(read.text, p.text), ocr_distance(read.text, p.last_text))
+            if dist > cfg.max_distance and iou < cfg.join_iou:
+                continue
+            key = (dist if dist <= cfg.max_distance else cfg.max_distance + 1.0, -iou)
+            if best is None or key < best[:2]:
+                best = (*key, p)
+        return best[2] if best is not None else None
+
+    def _add(self, read: PlateRead) -> list[PlatePass]:
+        out: list[PlatePass] = []
+        p = self._match(read)
+        max_pass = timedelta(seconds=self.config.max_pass_s)
+        if p is not None and read.ts - p.first_seen > max_pass:
+            self.state.open.remove(p)
+            out.append(self._emit(p))
+            p = None
+        if p is None:
+            if self._late(read):
+                return out
+            self.state.open.append(_new_pass(read))
+            return out
+        _join(p, read, self.config.max_reads)
+        return out
+
+
+def _new_pass(read: PlateRead) -> OpenPass:
+    return OpenPass(
+        first_seen=read.ts,
+        last_seen=read.ts,
+        last_box=read.box,
+        last_text=read.text,
+        last_frame=read.frame_index,
+        text=read.text,
+        count=1,
+        best=read,
+        ballots=[(read.confidence, Ballot.of(read))],
+    )
+
+
+def _join(p: OpenPass, read: PlateRead, max_reads: int) -> None:
+    p.first_seen = min(p.first_seen, read.ts)
+    p.last_seen = max(p.last_seen, read.ts)
+    p.last_box, p.last_text, p.last_frame = read.box, read.text, read.frame_index
+    p.count += 1
+    if read.confidence > p.best.confidence or (p.best.crop_jpeg is None and read.crop_jpeg):
+        p.best = read
+    p.ballots.append((read.confidence, Ballot.of(read)))
+    if len(p.ballots) > max_reads:
+        p.ballots.sort(key=lambda cb: (-cb[0], cb[1].text))
+        del p.ballots[max_reads:]
+    p.text = vote([b for _, b in p.ballots]).text
+
+
+def _camera_key(item: PlateRead | CameraTick) -> str:
+    return f"{item.city_id}/{item.camera_id}"
+
+
+@operator
+def plate_passes(
+    step_id: str,
+    reads: Stream[PlateRead],
+    ticks: Stream[CameraTick] | None = None,
+    config: PassConfig | None = None,
+    clock: Clock = utcnow,
+) -> Stream[PlatePass]:
+    """Group plate reads into vehicle passes; emit one :class:`PlatePass` when a pass ends."""
+    cfg = config or PassConfig()
+    merged: Stream[PlateRead | CameraTick] = (
+        op.merge("merge", reads, ticks) if ticks is not None else reads  # type: ignore[assignment]
+    )
+    keyed = op.key_on("by_camera", merged, _camera_key)
+
+    def build(resume: PassState | None) -> _PassLogic:
+        return _PassLogic(cfg, clock, resume)
+
+    passes = op.stateful("group", keyed, build)
+    return op.key_rm("unkey", passes)

@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import bytewax.operators as op
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, TestingSource, run_main
+from gtvision.operators.passes import (
+    CameraTick,
+    PassConfig,
+    PassState,
+    _PassLogic,
+    plate_passes,
+)
+
+from gtvision.events import Box, PlateCandidate, PlatePass, PlateRead
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+LEFT = Box(x1=100, y1=400, x2=260, y2=450)
+RIGHT = Box(x1=900, y1=420, x2=1060, y2=470)
+
+
+class FixedClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def read(
+    text: str,
+    t: float,
+    *,
+    conf: float = 0.9,
+    box: Box = LEFT,
+    camera: int = 1,
+    crop: bytes | None = None,
+    chars: tuple[float, ...] | None = None,
+) -> PlateRead:
+    frame = round(t * 10)
+    cands = (PlateCandidate(text=text, confidence=conf, char_confidences=chars),) if chars else ()
+    return PlateRead(
+        city_id=7,
+        camera_id=camera,
+        ts=T0 + timedelta(seconds=t),
+        frame_index=frame,
+        text=text,
+        confidence=conf,
+        box=box,
+        candidates=cands,
+        crop_jpeg=crop,
+        models={"detector": "yolo@abc"},
+    )
+
+
+def tick(t: float, camera: int = 1) -> CameraTick:
+    return CameraTick(city_id=7, camera_id=camera, ts=T0 + timedelta(seconds=t))
+
+
+def feed(logic: _PassLogic, items: Sequence[PlateRead | CameraTick]) -> list[PlatePass]:
+    out: list[PlatePass] = []
+    for item in items:
+        emitted, _ = logic.on_item(item)
+        out.extend(emitted)
+    return out
+
+
+def logic(**kw: float) -> tuple[_PassLogic, FixedClock]:
+    clock = FixedClock()
+    return _PassLogic(PassConfig(**kw), clock, None), clock  # type: ignore[arg-type]
+
+
+def test_ocr_variants_of_one_vehicle_make_one_pass_with_voted_text() -> None:
+    lg, _ = logic()
+    texts = ["ABC1D23", "A8C1D23", "ABC1023", "ABC1D23", "ABCID23", "ABC1D23"]
+    reads = [read(t, i * 0.1, conf=0.8 + 0.02 * i) for i, t in enumerate(texts)]
+    assert feed(lg, reads) == []  # nothing ends while the vehicle is in view
+    out, discard = lg.on_eof()
+    passes = list(out)
+    assert discard
+    assert len(passes) == 1
+    p = passes[0]
+    assert p.plate == "ABC1D23"
+    assert p.reads == 6
+    assert p.first_seen == T0
+    assert p.last_seen == T0 + timedelta(seconds=0.5)
+    assert p.ts == p.first_seen
+    assert p.camera_id == 1
+    assert p.city_id == 7
+    assert p.models == {"detector": "yolo@abc"}
+    assert p.candidates[0].text == "ABC1D23"
+    assert len({c.text for c in p.candidates}) == len(p.candidates) > 1
+
+
+def test_gap_in_event_time_ends_the_pass_and_starts_another() -> None:
+    lg, _ = logic(gap_s=1.0)
+    out = feed(lg, [read("ABC1234", 0.0), read("ABC1234", 0.5)])
+    assert out == []
+    out = feed(lg, [read("ABC1234", 1.4)])  # within 1 s of the last read: same pass
+    assert out == []
+    out = feed(lg, [read("ABC1234", 2.6)])  # 1.2 s after the last read: new pass
+    assert [p.reads for p in out] == [3]
+    assert out[0].last_seen == T0 + timedelta(seconds=1.4)
+    rest, _ = lg.on_eof()
+    assert [p.first_seen for p in rest] == [T0 + timedelta(seconds=2.6)]
+
+
+def test_ticks_end_a_pass_without_further_reads() -> None:
+    lg, _ = logic(gap_s=1.0)
+    assert feed(lg, [read("XYZ9876", 0.0), tick(0.5), tick(1.0)]) == []
+    out = feed(lg, [tick(1.1)])
+    assert [p.plate for p in out] == ["XYZ9876"]
+    assert lg.notify_at() is not None  # tombstone kept to absorb late reads
+
+
+def test_late_read_of_an_emitted_pass_is_absorbed() -> None:
+    lg, _ = logic(gap_s=1.0)
+    out = feed(lg, [read("XYZ9876", 0.0), tick(1.5)])
+    assert len(out) == 1
+    assert feed(lg, [read("XYZ9B76", 0.8)]) == []  # late and confusable: no new pass
+    rest, _ = lg.on_eof()
+    assert list(rest) == []
+
+
+def test_wall_clock_idle_flushes_open_passes() -> None:
+    lg, clock = logic(gap_s=1.0, idle_s=5.0)
+    feed(lg, [read("QWE4R56", 0.0)])
+    assert lg.notify_at() == T0 + timedelta(seconds=5)
+    clock.now = T0 + timedelta(seconds=6)
+    out, discard = lg.on_notify()
+    assert [p.plate for p in out] == ["QWE4R56"]
+    assert discard
+
+
+def test_two_cars_in_view_give_two_passes() -> None:
+    lg, _ = logic()
+    items: list[PlateRead | CameraTick] = []
+    for i in range(8):
+        items.append(read("BRA2E19", i * 0.1, box=LEFT))
+        items.append(read("FZB9581", i * 0.1, box=RIGHT))
+    items.append(read("BRA2E1S", 0.85, box=LEFT))
+    feed(lg, items)
+    out, _ = lg.on_eof()
+    got = sorted((p.plate, p.reads) for p in out)
+    assert got == [("BRA2E19", 9), ("FZB9581", 8)]
+
+
+def test_misread_frame_joins_by_box_overlap() -> None:
+    lg, _ = logic()
+    reads = [read("JOG9221", i * 0.1) for i in range(5)]
+    reads.insert(2, read("KLM4455", 0.15, conf=0.4))  # garbage text, same box
+    feed(lg, reads)
+    out, _ = lg.on_eof()
+    assert [(p.plate, p.reads) for p in out] == [("JOG9221", 6)]
+
+
+def test_dropped_character_reads_are_aligned_in_the_vote() -> None:
+    lg, _ = logic()
+    feed(lg, [read("HPM9362", 0.0, conf=0.6), read("HPM362", 0.1), read("HPM9362", 0.2)])
+    out, _ = lg.on_eof()
+    assert [p.plate for p in out] == ["HPM9362"]
+
+
+def test_per_character_confidences_decide_the_vote() -> None:
+    lg, _ = logic()
+    sure_b = (0.9, 0.95, 0.9, 0.9, 0.9, 0.9, 0.9)
+    unsure_b = (0.9, 0.2, 0.9, 0.9, 0.9, 0.9, 0.9)
+    feed(
+        lg,
+        [
+            read("ABC1234", 0.0, chars=sure_b),
+            read("A8C1234", 0.1, chars=unsure_b),
+            read("A8C1234", 0.2, chars=unsure_b),
+        ],
+    )
+    out, _ = lg.on_eof()
+    assert [p.plate for p in out] == ["ABC1234"]
+
+
+def test_best_crop_and_box_come_from_the_most_confident_read() -> None:
+    lg, _ = logic()
+    feed(
+        lg,
+        [
+            read("ABC1234", 0.0, conf=0.5, crop=b"low"),
+            read("ABC1234", 0.1, conf=0.95, crop=b"high", box=RIGHT),
+            read("ABC1234", 0.2, conf=0.7, crop=b"mid"),
+        ],
+    )
+    out, _ = lg.on_eof()
+    (p,) = out
+    assert p.crop_jpeg == b"high"
+    assert p.box == RIGHT
+
+
+def test_max_pass_duration_splits_a_parked_car() -> None:
+    lg, _ = logic(max_pass_s=2.0)
+    out = feed(lg, [read("PRK0001", i * 0.5) for i in range(7)])  # 0 .. 3 s
+    assert [p.reads for p in out] == [5]
+
+
+def test_snapshot_resume_gives_the_same_passes_and_ids() -> None:
+    reads = [read("ABC1234", i * 0.1) for i in range(5)]
+    lg, clock = logic()
+    feed(lg, reads[:3])
+    snap = lg.snapshot()
+    assert isinstance(snap, PassState)
+    resumed = _PassLogic(PassConfig(), clock, snap)
+    feed(resumed, reads[3:])
+    feed(lg, reads[3:])
+    a, _ = lg.on_eof()
+    b, _ = resumed.on_eof()
+    assert [p.to_json() for p in a] == [p.to_json() for p in b]
+
+
+def test_ids_are_deterministic_across_runs() -> None:
+    def run() -> list[str]:
+        lg, _ = logic()
+        feed(lg, [read("ABC1234", 0.0), read("ABC1234", 0.1)])
+        out, _ = lg.on_eof()
+        return [p.id for p in out]
+
+    assert run() == run()
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="gap_s=0"):
+        PassConfig(gap_s=0)
+
+
+def test_flow_groups_per_camera_and_flushes_at_eof() -> None:
+    items: list[PlateRead] = []
+    for i in range(6):
+        items.append(read("ABC1D23" if i != 3 else "A8C1D23", i * 0.1, camera=1))
+        items.append(read("ABC1D23", i * 0.1, camera=2))
+    items.append(read("XYZ9876", 5.0, camera=1))
+    got: list[PlatePass] = []
+    flow = Dataflow("passes_test")
+    reads = op.input("in", flow, TestingSource(items))
+    ticks = op.input("ticks", flow, TestingSource([tick(9.0, camera=2)]))
+    passes = plate_passes("passes", reads, ticks)
+    op.output("out", passes, TestingSink(got))
+    run_main(flow)  # type: ignore[no-untyped-call]
+    summary = sorted((p.camera_id, p.plate, p.reads) for p in got)
+    assert summary == [(1, "ABC1D23", 6), (1, "XYZ9876", 1), (2, "ABC1D23", 6)]
+    assert len({p.id for p in got}) == 3
