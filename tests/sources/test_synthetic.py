@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-
-from gtvision.config import load_settings
 from gtvision.models.store import ModelMissingError
 from gtvision.sources import synthetic
+
+from gtvision.config import load_settings
 
 
 def test_sample_video_format_and_cache(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_sample_video_format_and_cache(tmp_path: Path) -> None:
 
 def test_quiet_gaps_between_cars() -> None:
     cars = sorted(synthetic.SAMPLE_CARS, key=lambda c: c.enter_s)
-    for before, after in zip(cars, cars[1:], strict=False):
+    for before, after in itertools.pairwise(cars):
         assert after.enter_s - before.leave_s >= 2.0
     empty = synthetic.render_frame(0.5)
     later_empty = synthetic.render_frame(cars[0].leave_s + 1.0)
@@ -58,7 +59,8 @@ def test_detector_and_ocr_read_rendered_plates(readers: tuple[object, object]) -
     from gtvision.models.yolo import PlateDetector
 
     detector, ocr = readers
-    assert isinstance(detector, PlateDetector) and isinstance(ocr, PlateOCR)
+    assert isinstance(detector, PlateDetector)
+    assert isinstance(ocr, PlateOCR)
     for car in synthetic.SAMPLE_CARS:
         read_frames = 0
         best = 0.0
