@@ -129,7 +129,6 @@ async function connect(me) {
       const city = await streamCity(me);
       if (city !== null) params.set("city_id", String(city));
     }
-    if (lastEventId) params.set("last_event_id", lastEventId);
     url = `/stream/events?${params}`;
   } catch (err) {
     if (err.status === 401) { logout(); return; }
