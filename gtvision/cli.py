@@ -19,6 +19,7 @@ from gtvision.config import ConfigError
 COMMANDS: tuple[str, ...] = (
     "gtvision.commands.config",
     "gtvision.commands.db",
+    "gtvision.commands.relay",
 )
 
 

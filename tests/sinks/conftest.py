@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,9 @@ from gtvision.sinks.feed import RedisFeed
 from gtvision.sinks.objects import S3ObjectStore
 
 from gtvision.events import MotionIncident, PlatePass
+
+from ..conftest import free_port
+from .services import PrivatePostgres, PrivateRabbit
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -65,3 +69,23 @@ def s3_store(s3_target) -> S3ObjectStore:  # type: ignore[no-untyped-def]
     return S3ObjectStore(
         s3_target.endpoint, s3_target.access_key, s3_target.secret_key, s3_target.bucket
     )
+
+
+@pytest.fixture
+def private_rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRabbit]:
+    """A RabbitMQ node private to one test (it may be stopped and started)."""
+    node = PrivateRabbit(tmp_path_factory.mktemp("rabbit"), free_port(), free_port())
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def private_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster private to one test (it may be restarted), database migrated."""
+    cluster = PrivatePostgres(tmp_path_factory.mktemp("pg"), free_port())
+    cluster.start()
+    cluster.create()
+    yield cluster
+    with contextlib.suppress(RuntimeError):
+        cluster.stop("immediate")
