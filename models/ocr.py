@@ -1,0 +1,56 @@
+"""Plate-crop text recognition with RapidOCR's PP-OCRv4 recogniser (no text detector).
+
+RapidOCR's own call returns only the greedy text and a mean score; :class:`PlateOCR` runs the
+same ONNX session and pre-processing but returns the per-step softmax matrix, which the
+format-constrained decoder in :mod:`gtvision.operators.ctc` turns into plate candidates with
+per-character confidences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+OCR_PACKAGE = "rapidocr-onnxruntime"
+OCR_VERSION = "1.4.4"
+OCR_NAME = f"{OCR_PACKAGE}-{OCR_VERSION}/PP-OCRv4-rec"
+
+
+class PlateOCR:
+    """Recognition-only RapidOCR engine returning CTC probabilities per crop."""
+
+    def __init__(self, *, threads: int = 0, device: str = "cpu") -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        kwargs: dict[str, Any] = {"use_det": False, "use_cls": False, "use_rec": True}
+        if threads > 0:
+            kwargs["intra_op_num_threads"] = threads
+        if device == "cuda":
+            kwargs["rec_use_cuda"] = True
+        self._engine = RapidOCR(**kwargs)
+        rec = self._engine.text_rec
+        self._rec = rec
+        self.charset: list[str] = list(rec.postprocess_op.character)
+        self.height: int = int(rec.rec_image_shape[1])
+
+    def text(self, crop: NDArray[np.uint8]) -> tuple[str, float]:
+        """RapidOCR's own greedy reading of one crop (text, mean score); for baselines."""
+        result, _ = self._engine(crop, use_det=False, use_cls=False, use_rec=True)
+        if not result:
+            return "", 0.0
+        text, score = result[0]
+        return str(text), float(score)
+
+    def probs(self, crops: Sequence[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
+        """Per-step softmax (T×C) of each BGR crop, T proportional to the crop's width."""
+        out: list[NDArray[np.float32]] = []
+        for crop in crops:
+            h, w = crop.shape[:2]
+            ratio = max(w / max(h, 1), 1.0)
+            norm = self._rec.resize_norm_img(crop, ratio)
+            preds = self._rec.session(norm[np.newaxis].astype(np.float32))[0]
+            out.append(np.asarray(preds[0], dtype=np.float32))
+        return out

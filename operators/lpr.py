@@ -1,0 +1,281 @@
+"""Plate reading: detector + OCR + plate rules, and the ``read_plates`` Bytewax operator.
+
+:class:`PlateReader` is built once per worker (lazily, on the first frame) and reads one BGR
+frame into :class:`PlateReading` values:
+
+1. the YOLO detector finds plate boxes on the full-resolution frame (a second, larger input size
+   is tried when the first finds nothing);
+2. each box is cut into a few crop variants (the character band without the city line on top,
+   stretched horizontally so the recogniser gives every character enough CTC steps, one with
+   local contrast equalised) and each variant is recognised;
+3. the per-step probabilities are aligned to every plate format (:mod:`gtvision.operators.ctc`),
+   with a prior from the plate's colour (a blue band on top means Mercosul), and the variants
+   vote (:func:`gtvision.operators.plates.vote`).
+
+``read_plates`` runs the reader in a ``flat_map`` on the worker that decoded the frame (frames
+never cross workers) and emits :class:`~gtvision.events.PlateRead` events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from bytewax import operators as op
+from bytewax.dataflow import Stream, operator
+from gtvision.models.ocr import OCR_NAME, PlateOCR
+from gtvision.models.yolo import PlateBox, PlateDetector
+from gtvision.operators.ctc import Projection, decode
+from gtvision.operators.plates import BRAZIL, PlateFormat, vote
+from numpy.typing import NDArray
+
+from gtvision.events import Box, Frame, PlateCandidate, PlateRead
+
+Image = NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class CropVariant:
+    """How one OCR input is cut from a plate box (fractions of the box size)."""
+
+    top: float = 0.25
+    pad_x: float = 0.0
+    stretch: float = 1.6
+    equalise: bool = False
+
+
+DEFAULT_VARIANTS: tuple[CropVariant, ...] = (
+    CropVariant(top=0.25, stretch=1.6),
+    CropVariant(top=0.3, stretch=2.2),
+    CropVariant(top=0.2, stretch=1.6, equalise=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderConfig:
+    """Tunables of :class:`PlateReader`."""
+
+    detector_conf: float = 0.25
+    imgsz: int = 640
+    retry_imgsz: int = 960
+    min_confidence: float = 0.3
+    variants: tuple[CropVariant, ...] = DEFAULT_VARIANTS
+    formats: tuple[PlateFormat, ...] = BRAZIL
+    crop_quality: int = 85
+    max_plates: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class PlateReading:
+    """One plate read in one frame."""
+
+    box: Box
+    text: str
+    confidence: float
+    detector_confidence: float
+    candidates: tuple[PlateCandidate, ...]
+    crop_jpeg: bytes = field(repr=False, default=b"")
+
+    @property
+    def rank(self) -> float:
+        """Ordering key: text confidence weighted by detector confidence."""
+        return self.confidence * math.sqrt(self.detector_confidence)
+
+
+def cut(frame: Image, box: Box, variant: CropVariant) -> Image:
+    """The OCR input of ``variant`` for ``box`` (never empty for a non-degenerate box)."""
+    h, w = frame.shape[:2]
+    bw, bh = box.x2 - box.x1, box.y2 - box.y1
+    x1 = max(0, int(box.x1 - variant.pad_x * bw))
+    x2 = min(w, math.ceil(box.x2 + variant.pad_x * bw))
+    y1 = max(0, int(box.y1 + variant.top * bh))
+    y2 = min(h, math.ceil(box.y2))
+    crop = frame[y1:y2, x1:x2]
+    if crop.size == 0:
+        return np.zeros((8, 24, 3), dtype=np.uint8)
+    if variant.stretch != 1.0:
+        size = (max(1, int(crop.shape[1] * variant.stretch)), crop.shape[0])
+        crop = np.asarray(cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+    if variant.equalise:
+        gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(gray)
+        crop = np.asarray(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    return np.ascontiguousarray(crop)
+
+
+def mercosul_band(frame: Image, box: Box) -> bool:
+    """``True`` when the top of the plate is a saturated blue band (Mercosul plates)."""
+    x1, y1 = max(0, int(box.x1)), max(0, int(box.y1))
+    x2 = min(frame.shape[1], int(box.x2))
+    y2 = min(frame.shape[0], int(box.y1 + 0.25 * (box.y2 - box.y1)) + 1)
+    band = frame[y1:y2, x1:x2]
+    if band.size == 0:
+        return False
+    hsv = cv2.cvtColor(band, cv2.COLOR_BGR2HSV)
+    blue = (hsv[..., 0] >= 95) & (hsv[..., 0] <= 130) & (hsv[..., 1] > 90) & (hsv[..., 2] > 50)
+    return float(blue.mean()) > 0.3
+
+
+def format_prior(fmt: PlateFormat, *, blue_band: bool) -> float:
+    """Weight of a Brazilian format given the plate colour (1 for other countries)."""
+    if fmt.name == "br-mercosul":
+        return 1.0 if blue_band else 0.85
+    if fmt.name == "br-old":
+        return 0.6 if blue_band else 1.0
+    return 1.0
+
+
+class PlateReader:
+    """Detector + OCR + plate rules. Expensive to build: one per worker."""
+
+    def __init__(
+        self, detector: PlateDetector, ocr: PlateOCR, config: ReaderConfig | None = None
+    ) -> None:
+        self.detector = detector
+        self.ocr = ocr
+        self.config = config or ReaderConfig()
+        self._projection = Projection(ocr.charset)
+        self.models = {"detector": detector.name, "ocr": OCR_NAME}
+
+    @classmethod
+    def load(
+        cls,
+        models_dir: Path,
+        *,
+        device: str = "cpu",
+        backend: str = "pt",
+        config: ReaderConfig | None = None,
+    ) -> PlateReader:
+        """Build from the model cache (raises ``ModelMissingError`` if not pulled)."""
+        cfg = config or ReaderConfig()
+        det = PlateDetector(
+            models_dir, backend=backend, device=device, conf=cfg.detector_conf, imgsz=cfg.imgsz
+        )
+        return cls(det, PlateOCR(device=device), cfg)
+
+    def detect(self, frame: Image) -> list[PlateBox]:
+        """Plate boxes, retrying at a larger input size when the first pass finds none."""
+        boxes: list[PlateBox] = self.detector.detect(frame)
+        if not boxes and self.config.retry_imgsz > self.config.imgsz:
+            saved = self.detector.imgsz
+            self.detector.imgsz = self.config.retry_imgsz
+            try:
+                boxes = self.detector.detect(frame)
+            finally:
+                self.detector.imgsz = saved
+        return boxes[: self.config.max_plates]
+
+    def recognise(self, frame: Image, box: Box) -> list[PlateCandidate]:
+        """Voted top-3 candidates for one plate box (empty when nothing fits a format)."""
+        crops = [cut(frame, box, v) for v in self.config.variants]
+        blue = mercosul_band(frame, box)
+        per_crop: list[list[PlateCandidate]] = []
+        for probs in self.ocr.probs(crops):
+            pooled: list[PlateCandidate] = []
+            for fmt in self.config.formats:
+                got = decode(probs, self._projection, fmt)
+                if got is None:
+                    continue
+                w = format_prior(fmt, blue_band=blue)
+                pooled += [
+                    c.model_copy(update={"confidence": c.confidence * w}) for c in got.candidates
+                ]
+            pooled.sort(key=lambda c: -c.confidence)
+            per_crop.append(pooled[:3])
+        voted: list[PlateCandidate] = vote(per_crop)
+        return voted
+
+    def read(self, frame: Image) -> list[PlateReading]:
+        """Every plate read in one BGR frame, best first (pure: no state kept)."""
+        return self.read_boxes(frame, self.detect(frame))
+
+    def read_boxes(self, frame: Image, boxes: Sequence[PlateBox]) -> list[PlateReading]:
+        """Readings of already detected boxes, best first."""
+        out: list[PlateReading] = []
+        for hit in boxes:
+            cands = self.recognise(frame, hit.box)
+            if not cands or cands[0].confidence < self.config.min_confidence:
+                continue
+            out.append(
+                PlateReading(
+                    box=hit.box,
+                    text=cands[0].text,
+                    confidence=cands[0].confidence,
+                    detector_confidence=min(1.0, hit.confidence),
+                    candidates=tuple(cands),
+                    crop_jpeg=encode_crop(frame, hit.box, self.config.crop_quality),
+                )
+            )
+        out.sort(key=lambda r: -r.rank)
+        return out
+
+
+def encode_crop(frame: Image, box: Box, quality: int = 85, pad: float = 0.1) -> bytes:
+    """JPEG of the plate box with a small margin."""
+    bw, bh = box.x2 - box.x1, box.y2 - box.y1
+    x1, y1 = max(0, int(box.x1 - pad * bw)), max(0, int(box.y1 - pad * bh))
+    x2 = min(frame.shape[1], int(box.x2 + pad * bw) + 1)
+    y2 = min(frame.shape[0], int(box.y2 + pad * bh) + 1)
+    crop = frame[y1:y2, x1:x2]
+    if crop.size == 0:
+        return b""
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return bytes(buf.tobytes()) if ok else b""
+
+
+def to_events(
+    frame: Frame, readings: Sequence[PlateReading], models: dict[str, str]
+) -> list[PlateRead]:
+    """Wrap readings of one frame as ``PlateRead`` events."""
+    return [
+        PlateRead(
+            city_id=frame.city_id,
+            camera_id=frame.camera_id,
+            ts=frame.ts,
+            frame_index=frame.index,
+            text=r.text,
+            confidence=min(1.0, r.confidence),
+            detector_confidence=r.detector_confidence,
+            box=r.box,
+            candidates=r.candidates,
+            crop_jpeg=r.crop_jpeg or None,
+            models=dict(models),
+        )
+        for r in readings
+    ]
+
+
+class _LazyReader:
+    """Builds the reader on first use, on the worker that runs the step."""
+
+    def __init__(self, models_dir: Path, device: str, backend: str, config: ReaderConfig | None):
+        self._args = (models_dir, device, backend, config)
+        self._reader: PlateReader | None = None
+
+    def __call__(self, frame: Frame) -> list[PlateRead]:
+        if self._reader is None:
+            models_dir, device, backend, config = self._args
+            self._reader = PlateReader.load(
+                models_dir, device=device, backend=backend, config=config
+            )
+        reader = self._reader
+        events: list[PlateRead] = to_events(frame, reader.read(frame.picture()), reader.models)
+        return events
+
+
+@operator
+def read_plates(
+    step_id: str,
+    up: Stream[Frame],
+    models_dir: Path,
+    *,
+    device: str = "cpu",
+    backend: str = "pt",
+    config: ReaderConfig | None = None,
+) -> Stream[PlateRead]:
+    """Read plates on each frame, on the worker that holds the frame (no exchange)."""
+    return op.flat_map("read", up, _LazyReader(models_dir, device, backend, config))
