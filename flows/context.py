@@ -1,0 +1,76 @@
+"""What a flow builder receives, and the registry of flows.
+
+``gtvision replay`` and ``gtvision run`` build a :class:`FlowContext` (the frame source, the event
+sink, settings, per-camera motion settings) and hand it to a builder::
+
+    def build(ctx: FlowContext) -> Dataflow: ...
+
+Builders must not care whether the source is a file or live cameras: ``ctx.replay`` only says
+which clock windowed steps should use (event time only for replays).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import FixedPartitionedSource
+from bytewax.outputs import Sink
+from gtvision.operators.motion import GateStats, MotionSettings
+from gtvision.sources.decode import SourceItem
+
+from gtvision.config import Settings
+from gtvision.events import EventBase
+
+
+def _default_motion(camera_id: int) -> MotionSettings:
+    return MotionSettings()
+
+
+@dataclass
+class FlowContext:
+    """Everything a flow builder needs: where frames come from and where events go."""
+
+    source: FixedPartitionedSource[SourceItem, Any]
+    sink: Sink[EventBase]
+    settings: Settings
+    replay: bool = False
+    name: str = "gtvision"
+    motion_settings: Callable[[int], MotionSettings] = _default_motion
+    gate_stats: GateStats = field(default_factory=GateStats)
+    incident_gap: timedelta = timedelta(seconds=2)
+
+
+FlowBuilder = Callable[[FlowContext], Dataflow]
+BUILTIN_FLOWS: dict[str, str] = {
+    "motion": "gtvision.flows.motion:build",
+    "lpr": "gtvision.flows.lpr:build",
+}
+
+
+class FlowNotFoundError(LookupError):
+    """The flow name or ``MODULE:ATTR`` does not resolve to a builder."""
+
+
+def load_flow(name: str) -> FlowBuilder:
+    """The builder named ``name``: a built-in (``motion``, ``lpr``) or ``MODULE:ATTR``."""
+    target = BUILTIN_FLOWS.get(name, name)
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        known = ", ".join(sorted(BUILTIN_FLOWS))
+        msg = f"unknown flow {name!r}: expected one of {known} or MODULE:ATTR"
+        raise FlowNotFoundError(msg)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        msg = f"cannot import flow module {module_name!r} (from {name!r}): {err}"
+        raise FlowNotFoundError(msg) from err
+    builder = getattr(module, attr, None)
+    if not callable(builder):
+        msg = f"flow {name!r}: {module_name} has no callable {attr!r}"
+        raise FlowNotFoundError(msg)
+    return builder  # type: ignore[no-any-return]

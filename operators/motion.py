@@ -1,0 +1,263 @@
+"""Frigate-class motion detection and the motion gate.
+
+Per camera, on the luma plane:
+
+1. downscale to ``height`` px (area interpolation, which also averages sensor noise away);
+2. compare with a running-average background (``alpha``); the median difference is removed
+   first, so a uniform brightness or exposure change does not count as motion;
+3. threshold, dilate, connected components with a minimum area; masked polygons are ignored;
+4. when more than ``recalibrate_fraction`` of the picture changes at once (lights switched,
+   IR cut filter, camera moved) the background is reset to the current picture and no motion is
+   reported for that frame.
+
+The detector state (background) lives with the worker that decodes the camera: ``motion`` and
+``motion_gate`` are non-exchanging steps (``map``/``filter``), so full-resolution frames never
+cross workers (see ``docs/dataflow.md``). Only :class:`MotionResult` (a few hundred bytes) goes
+to keyed, exchanging steps such as :func:`gtvision.operators.incidents.motion_incidents`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import bytewax.operators as op
+import cv2
+import numpy as np
+from bytewax.dataflow import Stream, operator
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gtvision.events import Box, Frame
+
+Polygon = tuple[tuple[float, float], ...]
+
+
+class MotionSettings(BaseModel):
+    """Per-camera motion parameters (``cameras.motion_settings`` JSON, all optional).
+
+    ``masks`` are polygons in normalised picture coordinates (``[[x, y], ...]``, 0..1) whose
+    pixels never count as motion.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    height: int = Field(default=180, ge=32, le=1080)
+    threshold: int = Field(default=25, ge=1, le=255)
+    alpha: float = Field(default=0.05, gt=0, le=1)
+    dilate: int = Field(default=2, ge=0, le=10)
+    min_area: int = Field(default=30, ge=1, description="pixels at the analysis size")
+    recalibrate_fraction: float = Field(default=0.5, gt=0, le=1)
+    tail_s: float = Field(default=1.0, ge=0)
+    masks: tuple[Polygon, ...] = ()
+
+    @field_validator("masks")
+    @classmethod
+    def _polygons(cls, value: tuple[Polygon, ...]) -> tuple[Polygon, ...]:
+        for poly in value:
+            if len(poly) < 3 or any(not (0 <= c <= 1) for pt in poly for c in pt):
+                msg = f"a mask is >= 3 points with coordinates in 0..1, got {list(poly)!r}"
+                raise ValueError(msg)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class MotionResult:
+    """Motion found in one frame: boxes in full-resolution pixels, changed fraction, score."""
+
+    city_id: int
+    camera_id: int
+    index: int
+    ts: datetime
+    boxes: tuple[Box, ...] = ()
+    area: float = 0.0
+    score: float = 0.0
+    recalibrated: bool = False
+
+    @property
+    def motion(self) -> bool:
+        """Whether any moving region passed the minimum area."""
+        return bool(self.boxes)
+
+    def union(self) -> Box | None:
+        """Smallest box holding every motion box."""
+        if not self.boxes:
+            return None
+        out = self.boxes[0]
+        for box in self.boxes[1:]:
+            out = out.union(box)
+        return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MotionFrame:
+    """A frame with its motion result (holds the frame: never leaves the decoding worker)."""
+
+    frame: Frame
+    result: MotionResult
+
+
+def _mask(settings: MotionSettings, width: int, height: int) -> NDArray[np.bool_] | None:
+    if not settings.masks:
+        return None
+    canvas = np.zeros((height, width), np.uint8)
+    polys = [
+        np.array([[x * (width - 1), y * (height - 1)] for x, y in p], np.int32)
+        for p in settings.masks
+    ]
+    cv2.fillPoly(canvas, polys, 1)
+    masked: NDArray[np.bool_] = canvas.astype(bool)
+    return masked
+
+
+@dataclass
+class MotionDetector:
+    """Running-average background motion detector of one camera."""
+
+    settings: MotionSettings = field(default_factory=MotionSettings)
+    _bg: NDArray[np.float32] | None = None
+    _mask: NDArray[np.bool_] | None = None
+    _size: tuple[int, int] = (0, 0)
+    _kernel: NDArray[np.uint8] = field(default_factory=lambda: np.ones((3, 3), np.uint8))
+
+    def _small(self, gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        h, w = gray.shape
+        sh = min(self.settings.height, h)
+        sw = max(1, round(w * sh / h))
+        if (sw, sh) != self._size:
+            self._size, self._bg = (sw, sh), None
+            self._mask = _mask(self.settings, sw, sh)
+        if (sw, sh) == (w, h):
+            return gray
+        return np.asarray(cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
+
+    def detect(self, frame: Frame) -> MotionResult:
+        """Update the background with ``frame`` and report its motion."""
+        s = self.settings
+        small = self._small(frame.gray)
+        base = (frame.city_id, frame.camera_id, frame.index)
+        if self._bg is None:
+            self._bg = small.astype(np.float32)
+            return MotionResult(*base, ts=frame.ts, recalibrated=True)
+        delta = small.astype(np.float32) - self._bg
+        delta -= float(np.median(delta[::3, ::3]))
+        changed = np.abs(delta) > s.threshold
+        if self._mask is not None:
+            changed &= ~self._mask
+        fraction = float(changed.mean())
+        if fraction > s.recalibrate_fraction:
+            self._bg = small.astype(np.float32)
+            return MotionResult(*base, ts=frame.ts, recalibrated=True)
+        cv2.accumulateWeighted(small, self._bg, s.alpha)
+        if not changed.any():
+            return MotionResult(*base, ts=frame.ts)
+        binary: NDArray[np.uint8] = changed.view(np.uint8)
+        if s.dilate:
+            binary = np.asarray(cv2.dilate(binary, self._kernel, iterations=s.dilate), np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        fx, fy = frame.width / small.shape[1], frame.height / small.shape[0]
+        boxes: list[Box] = []
+        area = 0
+        for x, y, w, h, a in stats[1:count].tolist():
+            if a < s.min_area:
+                continue
+            area += a
+            boxes.append(Box(x1=x * fx, y1=y * fy, x2=(x + w) * fx, y2=(y + h) * fy))
+        frac = area / binary.size
+        return MotionResult(
+            *base,
+            ts=frame.ts,
+            boxes=tuple(boxes),
+            area=frac,
+            score=min(1.0, fraction * 10.0) if boxes else 0.0,
+        )
+
+
+SettingsFor = Callable[[int], MotionSettings]
+
+
+def _default_settings(camera_id: int) -> MotionSettings:
+    return MotionSettings()
+
+
+class _Detectors:
+    """Detectors of the cameras decoded by this process, keyed by camera id.
+
+    Each camera is read by exactly one worker (its source partition), and the steps using this
+    registry do not exchange, so one detector is only ever touched by one worker thread.
+    """
+
+    def __init__(self, settings_for: SettingsFor) -> None:
+        self._settings_for = settings_for
+        self._by_camera: dict[int, MotionDetector] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, frame: Frame) -> MotionFrame:
+        wanted = self._settings_for(frame.camera_id)
+        det = self._by_camera.get(frame.camera_id)
+        if det is None or det.settings != wanted:
+            with self._lock:
+                det = self._by_camera[frame.camera_id] = MotionDetector(wanted)
+        return MotionFrame(frame, det.detect(frame))
+
+
+@operator
+def motion(
+    step_id: str, up: Stream[Frame], settings_for: SettingsFor = _default_settings
+) -> Stream[MotionFrame]:
+    """Run the motion detector on every frame (non-exchanging: stays on the source worker)."""
+    return op.map("detect", up, _Detectors(settings_for))
+
+
+@dataclass
+class GateStats:
+    """Frames passed and skipped by a motion gate, per camera."""
+
+    passed: dict[int, int] = field(default_factory=dict)
+    skipped: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def total_skipped(self) -> int:
+        """Skipped frames over all cameras."""
+        return sum(self.skipped.values())
+
+    @property
+    def total(self) -> int:
+        """Frames seen over all cameras."""
+        return self.total_skipped + sum(self.passed.values())
+
+    def skip_rate(self) -> float:
+        """Fraction of frames skipped (0 when none seen)."""
+        return self.total_skipped / self.total if self.total else 0.0
+
+
+class _Gate:
+    def __init__(self, tail_for: Callable[[int], float], stats: GateStats) -> None:
+        self._tail_for = tail_for
+        self._last: dict[int, datetime] = {}
+        self.stats = stats
+
+    def __call__(self, item: MotionFrame) -> bool:
+        cam, ts = item.result.camera_id, item.result.ts
+        if item.result.motion:
+            self._last[cam] = ts
+        last = self._last.get(cam)
+        tail = timedelta(seconds=self._tail_for(cam))
+        keep = last is not None and last <= ts <= last + tail
+        counter = self.stats.passed if keep else self.stats.skipped
+        counter[cam] = counter.get(cam, 0) + 1
+        return keep
+
+
+@operator
+def motion_gate(
+    step_id: str,
+    up: Stream[MotionFrame],
+    settings_for: SettingsFor = _default_settings,
+    stats: GateStats | None = None,
+) -> Stream[MotionFrame]:
+    """Pass frames with motion and the ``tail_s`` seconds after it; count the skipped ones."""
+    gate = _Gate(lambda cam: settings_for(cam).tail_s, stats if stats is not None else GateStats())
+    return op.filter("gate", up, gate)
