@@ -19,7 +19,12 @@ from gtvision.config import ConfigError
 COMMANDS: tuple[str, ...] = (
     "gtvision.commands.config",
     "gtvision.commands.db",
+    "gtvision.commands.demo",
+    "gtvision.commands.lpr",
+    "gtvision.commands.models",
     "gtvision.commands.relay",
+    "gtvision.commands.serve",
+    "gtvision.commands.users",
 )
 
 

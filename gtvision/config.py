@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
     )
     bootstrap_password: SecretStr = SecretStr("")
+    stream_token_ttl_s: int = Field(default=60, ge=5, le=3600)
+    presign_ttl_s: int = Field(default=300, ge=10, le=86400)
+    rate_limit_per_min: int = Field(default=600, ge=0)
+    login_rate_limit_per_min: int = Field(default=10, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    sse_ping_s: float = Field(default=15.0, gt=0)
+    web_workers: int = Field(default=1, ge=1, le=64)
     public_base_url: str = ""
 
     # flows
@@ -109,6 +116,7 @@ class Settings(BaseSettings):
     reconnect_cap_s: float = Field(default=30.0, gt=0)
     model_dir: Path | None = None
     device: Literal["cpu", "cuda"] = "cpu"
+    plate_formats: str = "br-old=LLL9999,br-mercosul=LLL9L99"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("rtsp_urls", "camera_allow_cidrs", mode="before")

@@ -1,0 +1,38 @@
+"""``gtvision serve``: the web API under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from gtvision.config import load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gtvision.web.state import jwt_secret
+
+    settings = load_settings()
+    jwt_secret(settings)  # fail fast, and create the demo secret once before workers start
+    uvicorn.run(
+        "gtvision.web.app:app_from_env",
+        factory=True,
+        host=args.host or settings.http_host,
+        port=args.port or settings.http_port,
+        workers=args.workers or settings.web_workers,
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``serve``."""
+    parser = sub.add_parser("serve", help="run the web API (uvicorn)")
+    parser.add_argument("--host", default="", help="override GTV_HTTP_HOST")
+    parser.add_argument("--port", type=int, default=0, help="override GTV_HTTP_PORT")
+    parser.add_argument("--workers", type=int, default=0, help="override GTV_WEB_WORKERS")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.set_defaults(func=_serve)

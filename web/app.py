@@ -1,0 +1,69 @@
+"""The Starlette application: route tables, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+from gtvision.web import (
+    routes_admin,
+    routes_auth,
+    routes_cameras,
+    routes_events,
+    routes_hotlists,
+    routes_ops,
+    routes_stream,
+)
+from gtvision.web.hub import FeedReaderLike
+from gtvision.web.middleware import BodyLimit, Metrics, RateLimit
+from gtvision.web.problems import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    server_error_handler,
+)
+from gtvision.web.state import ObjectStoreLike, lifespan_for
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from gtvision.config import Settings, load_settings
+
+ROUTES: list[BaseRoute] = [
+    *routes_ops.ROUTES,
+    *routes_auth.ROUTES,
+    *routes_admin.ROUTES,
+    *routes_cameras.ROUTES,
+    *routes_events.ROUTES,
+    *routes_hotlists.ROUTES,
+    *routes_stream.ROUTES,
+]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    feed: FeedReaderLike | None = None,
+    store: ObjectStoreLike | None = None,
+) -> Starlette:
+    """The API app; ``feed``/``store`` default to the ones ``settings`` configure."""
+    settings = settings or load_settings()
+    base_lifespan = lifespan_for(settings, feed=feed, store=store)
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[
+            Middleware(Metrics),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(RateLimit, per_min=settings.rate_limit_per_min),
+        ],
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_error_handler,
+            Exception: server_error_handler,
+        },
+        lifespan=base_lifespan,
+    )
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory gtvision.web.app:app_from_env``."""
+    return create_app()

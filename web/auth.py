@@ -1,0 +1,173 @@
+"""Roles, permissions, passwords and tokens.
+
+* Passwords: argon2id (argon2-cffi).
+* Access and stream tokens: JWT, HS256 only (the algorithm is pinned on decode, so ``alg: none``
+  and RS/HS confusion are refused), short-lived, ``typ`` claim ``access`` or ``stream``.
+* Refresh tokens: opaque random strings; Redis holds ``sha256(token) -> user id`` with a TTL.
+  Each refresh consumes the old token atomically (GETDEL) and issues a new one (rotation);
+  logout deletes it (revocation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+ALGORITHM = "HS256"
+_HASHER = PasswordHasher()
+# A real hash to compare against for unknown users, so timing does not reveal who exists.
+_DUMMY_HASH = _HASHER.hash("gtvision-no-such-user")
+
+
+class Role(StrEnum):
+    """User roles. Only ``admin`` crosses cities."""
+
+    ADMIN = "admin"
+    CITY_ADMIN = "city_admin"
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+    VIEWER = "viewer"
+
+
+class Perm(StrEnum):
+    """Permissions a route can require (declared in its ``@endpoint``)."""
+
+    ME = "me"
+    CITIES_READ = "cities:read"
+    CITIES_WRITE = "cities:write"
+    USERS_READ = "users:read"
+    USERS_WRITE = "users:write"
+    CAMERAS_READ = "cameras:read"
+    CAMERAS_WRITE = "cameras:write"
+    EVENTS_READ = "events:read"
+    EVENTS_EXPORT = "events:export"
+    STREAM = "stream"
+    HOTLISTS_READ = "hotlists:read"
+    HOTLISTS_WRITE = "hotlists:write"
+    ALERTS_ACK = "alerts:ack"
+    AUDIT_READ = "audit:read"
+
+
+_BASE = {Perm.ME, Perm.CITIES_READ, Perm.CAMERAS_READ, Perm.EVENTS_READ, Perm.STREAM}
+ROLE_PERMS: dict[Role, frozenset[Perm]] = {
+    Role.ADMIN: frozenset(Perm),
+    Role.CITY_ADMIN: frozenset(Perm) - {Perm.CITIES_WRITE},
+    Role.OPERATOR: frozenset(_BASE | {Perm.HOTLISTS_READ, Perm.ALERTS_ACK}),
+    Role.ANALYST: frozenset(_BASE | {Perm.HOTLISTS_READ, Perm.EVENTS_EXPORT}),
+    Role.VIEWER: frozenset(_BASE),
+}
+
+
+class AuthError(Exception):
+    """A credential or token was refused (answered as 401)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    user_id: int
+    username: str
+    role: Role
+    city_id: int | None
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the cross-city ``admin`` role."""
+        return self.role is Role.ADMIN
+
+    def can(self, perm: Perm) -> bool:
+        """Whether the role grants ``perm``."""
+        return perm in ROLE_PERMS[self.role]
+
+    def scope(self, requested: int | None = None) -> int | None:
+        """The city a query is limited to: own city for everyone but admin (``None`` = all)."""
+        return requested if self.is_admin else self.city_id
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash of ``password``."""
+    return _HASHER.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Check ``password``; with ``stored_hash=None`` burn the same time and return False."""
+    try:
+        return _HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssuer:
+    """Issues and checks JWTs with one HS256 secret."""
+
+    secret: bytes
+    access_ttl_s: int
+    stream_ttl_s: int
+
+    def issue(self, who: Principal, typ: str = "access") -> tuple[str, int]:
+        """A signed token for ``who``; returns ``(token, ttl seconds)``."""
+        ttl = self.access_ttl_s if typ == "access" else self.stream_ttl_s
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": str(who.user_id),
+            "name": who.username,
+            "role": who.role.value,
+            "city": who.city_id,
+            "typ": typ,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM), ttl
+
+    def verify(self, token: str, allowed: frozenset[str]) -> Principal:
+        """Decode ``token``; raise :class:`AuthError` unless valid and of an allowed ``typ``."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub", "typ"]},
+            )
+        except jwt.ExpiredSignatureError:
+            msg = "token expired"
+            raise AuthError(msg) from None
+        except jwt.InvalidTokenError as err:
+            msg = f"invalid token: {err}"
+            raise AuthError(msg) from None
+        typ = claims.get("typ")
+        if typ not in allowed:
+            msg = f"token of type {typ!r} is not accepted here"
+            raise AuthError(msg)
+        try:
+            city = claims.get("city")
+            return Principal(
+                user_id=int(claims["sub"]),
+                username=str(claims.get("name", "")),
+                role=Role(claims["role"]),
+                city_id=None if city is None else int(city),
+            )
+        except (KeyError, ValueError, TypeError) as err:
+            msg = f"invalid token claims: {err}"
+            raise AuthError(msg) from None
+
+
+def new_refresh_token() -> str:
+    """A fresh opaque refresh token."""
+    return secrets.token_urlsafe(32)
+
+
+def refresh_key(prefix: str, token: str) -> str:
+    """Redis key holding the user id of a refresh token (only its hash is stored)."""
+    return f"{prefix}refresh:{hashlib.sha256(token.encode()).hexdigest()}"

@@ -1,0 +1,112 @@
+"""Helpers shared by route modules: JSON responses, the audit log, the Redis cache."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from gtvision.web.auth import Principal
+from gtvision.web.endpoint import Call
+from gtvision.web.problems import not_found
+from gtvision.web.state import AppState
+from psycopg import AsyncConnection
+from pydantic_core import to_json
+from redis.exceptions import RedisError
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+CACHE_TTL_S = 300
+
+
+def ok(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """JSON response (datetimes ISO 8601, UUIDs as strings)."""
+    return Response(
+        to_json(data), status_code=status, headers=headers, media_type="application/json"
+    )
+
+
+def raw_json(text: str | bytes, status: int = 200) -> Response:
+    """A response whose JSON body is already rendered (from the cache)."""
+    return Response(text, status_code=status, media_type="application/json")
+
+
+async def audit(
+    conn: AsyncConnection[Any],
+    who: Principal | None,
+    action: str,
+    target: str,
+    ip: str,
+    detail: dict[str, Any] | None = None,
+    *,
+    username: str = "",
+    city_id: int | None = None,
+) -> None:
+    """Append one row to ``audit_log`` on ``conn`` (inside the caller's transaction)."""
+    await conn.execute(
+        "INSERT INTO audit_log (user_id, username, city_id, action, target, detail, ip) "
+        "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)",
+        (
+            who.user_id if who else None,
+            who.username if who else username,
+            city_id if city_id is not None else (who.city_id if who else None),
+            action,
+            target,
+            json.dumps(detail or {}, default=str),
+            ip,
+        ),
+    )
+
+
+def cache_key(state: AppState, kind: str, city: int | None) -> str:
+    """Key of a cached list (``cameras`` / ``hotlists``) of one city (or ``all``)."""
+    return state.key("cache", kind, "all" if city is None else city)
+
+
+async def cache_get(state: AppState, kind: str, city: int | None) -> str | None:
+    """Cached JSON text, or None (also when Redis fails)."""
+    try:
+        value = await state.redis.get(cache_key(state, kind, city))
+    except RedisError:
+        log.warning("cache read failed for %s", kind)
+        return None
+    return None if value is None else str(value)
+
+
+async def cache_put(state: AppState, kind: str, city: int | None, text: str) -> None:
+    """Store rendered JSON for ``CACHE_TTL_S``."""
+    try:
+        await state.redis.set(cache_key(state, kind, city), text, ex=CACHE_TTL_S)
+    except RedisError:
+        log.warning("cache write failed for %s", kind)
+
+
+async def cache_drop(state: AppState, kind: str, city: int) -> None:
+    """Invalidate the city's list and the cross-city list after a change."""
+    await state.redis.delete(cache_key(state, kind, city), cache_key(state, kind, None))
+
+
+async def scoped_rows(
+    call: Call, table: str, cols: str, city: int | None, city_col: str = "city_id"
+) -> list[dict[str, Any]]:
+    """All rows of ``table`` in ``city`` (``None``: every city), ordered by id."""
+    sql = f"SELECT {cols} FROM {table}"
+    async with call.state.pool.connection() as conn:
+        if city is None:
+            cur = await conn.execute(f"{sql} ORDER BY id".encode())
+        else:
+            cur = await conn.execute(f"{sql} WHERE {city_col} = %s ORDER BY id".encode(), (city,))
+        return await cur.fetchall()
+
+
+async def scoped_row(
+    call: Call, table: str, cols: str, ident: int, kind: str, city_col: str = "city_id"
+) -> dict[str, Any]:
+    """Row ``ident`` of ``table`` if it is in the caller's city (admin: any), else 404."""
+    city = call.user.scope()
+    async with call.state.pool.connection() as conn:
+        cur = await conn.execute(f"SELECT {cols} FROM {table} WHERE id = %s".encode(), (ident,))
+        row = await cur.fetchone()
+    if row is None or (city is not None and row[city_col] != city):
+        raise not_found(ident, kind=kind)
+    return row

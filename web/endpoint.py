@@ -1,0 +1,155 @@
+"""``@endpoint``: the one place where a route declares its permission and its inputs.
+
+The decorator turns ``async def handler(call: Call) -> Response`` into a Starlette request
+function that authenticates the caller, checks the permission, validates query and JSON body
+with pydantic (422 per field) and passes everything in a :class:`Call`. The same declaration
+feeds ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gtvision.web.auth import AuthError, Perm, Principal
+from gtvision.web.problems import ApiError, validation_problem
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from gtvision.web.state import AppState
+
+M = TypeVar("M", bound=BaseModel)
+RequestFn = Callable[[Request], Awaitable[Response]]
+_MAX_ID = 2**63 - 1
+_ACCESS = frozenset({"access"})
+_ACCESS_OR_STREAM = frozenset({"access", "stream"})
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """What a route needs and accepts (also the source of its OpenAPI operation)."""
+
+    perm: Perm | None
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    stream_token: bool = False
+    responses: dict[int, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Everything a handler gets: request, caller, app state and validated inputs."""
+
+    request: Request
+    principal: Principal | None
+    state: AppState
+    body_model: BaseModel | None
+    query_model: BaseModel | None
+
+    @property
+    def user(self) -> Principal:
+        """The authenticated caller (every non-public route has one)."""
+        assert self.principal is not None
+        return self.principal
+
+    @property
+    def ip(self) -> str:
+        """Client address for the audit log."""
+        return self.request.client.host if self.request.client else ""
+
+    def body(self, model: type[M]) -> M:
+        """The validated JSON body as ``model``."""
+        assert isinstance(self.body_model, model)
+        return self.body_model
+
+    def query(self, model: type[M]) -> M:
+        """The validated query parameters as ``model``."""
+        assert isinstance(self.query_model, model)
+        return self.query_model
+
+    def path_int(self, name: str) -> int:
+        """An ``{name:int}`` path parameter."""
+        value: int = self.request.path_params[name]
+        if value > _MAX_ID:
+            raise ApiError(404, f"{name} {value} not found")
+        return value
+
+
+def spec_of(fn: object) -> Spec | None:
+    """The :class:`Spec` attached by ``@endpoint``, if any."""
+    spec = getattr(fn, "gtv_spec", None)
+    return spec if isinstance(spec, Spec) else None
+
+
+def _bearer(request: Request, spec: Spec) -> tuple[str, frozenset[str]]:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), _ACCESS
+    if spec.stream_token and request.query_params.get("token"):
+        return request.query_params["token"], _ACCESS_OR_STREAM
+    detail = "missing bearer token (Authorization: Bearer <access token>)"
+    raise ApiError(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(request: Request, state: AppState, spec: Spec) -> Principal:
+    """The caller of ``request`` from its bearer (or stream) token; 401 otherwise."""
+    token, allowed = _bearer(request, spec)
+    try:
+        return state.tokens.verify(token, allowed)
+    except AuthError as err:
+        raise ApiError(401, str(err), headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+def _query_dict(request: Request) -> dict[str, Any]:
+    return {k: v for k, v in request.query_params.items() if k != "token"}
+
+
+def endpoint(
+    perm: Perm | None,
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    stream_token: bool = False,
+    responses: dict[int, str] | None = None,
+    media_type: str = "application/json",
+) -> Callable[[Callable[[Call], Awaitable[Response]]], RequestFn]:
+    """Declare a route's permission (``None`` = public), summary and input models."""
+    spec = Spec(perm, summary, body, query, stream_token, responses or {}, media_type)
+
+    def deco(handler: Callable[[Call], Awaitable[Response]]) -> RequestFn:
+        @functools.wraps(handler)
+        async def run(request: Request) -> Response:
+            state: AppState = request.app.state.gtv
+            who = None
+            if spec.perm is not None:
+                who = authenticate(request, state, spec)
+                if not who.can(spec.perm):
+                    detail = f"role {who.role.value!r} lacks permission {spec.perm.value!r}"
+                    raise ApiError(403, detail)
+            query_model = body_model = None
+            if spec.query is not None:
+                try:
+                    query_model = spec.query.model_validate(_query_dict(request))
+                except ValidationError as err:
+                    return validation_problem(err, "query", request.url.path)
+            if spec.body is not None:
+                raw = await request.body()
+                try:
+                    body_model = spec.body.model_validate_json(raw or b"null")
+                except ValidationError as err:
+                    return validation_problem(err, "body", request.url.path)
+            call = Call(request, who, state, body_model, query_model)
+            return await handler(call)
+
+        run.gtv_spec = spec  # type: ignore[attr-defined]
+        return run
+
+    return deco

@@ -1,0 +1,205 @@
+"""Fan-out of the per-city event feed to SSE subscribers.
+
+One reader task per city with at least one subscriber blocks on the feed
+(:class:`FeedReaderLike`, the sinks contract) and puts each item, rendered once, into every
+subscriber's bounded queue. The reader task stops when the last subscriber of its city leaves,
+so an idle server runs no per-connection or per-city tasks. A subscriber that falls too far
+behind is closed (its client reconnects with ``Last-Event-ID`` and misses nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from prometheus_client import Gauge
+
+log = logging.getLogger(__name__)
+SSE_SUBSCRIBERS = Gauge("gtv_sse_subscribers", "Connected SSE subscribers")
+QUEUE_SIZE = 1000
+
+
+class FeedItemLike(Protocol):
+    """One entry of the per-city stream (``gtvision.sinks.feed.FeedItem``)."""
+
+    @property
+    def stream_id(self) -> str:
+        """``"<ms>-<seq>"``."""
+        ...
+
+    @property
+    def event_id(self) -> str:
+        """Event UUID."""
+        ...
+
+    @property
+    def type(self) -> str:
+        """Event type."""
+        ...
+
+    @property
+    def camera_id(self) -> int:
+        """Camera id."""
+        ...
+
+    @property
+    def json(self) -> str:
+        """Event JSON without crop bytes."""
+        ...
+
+
+class FeedReaderLike(Protocol):
+    """Async reader of the per-city stream (``gtvision.sinks.feed.FeedReader``)."""
+
+    async def read(
+        self, city_id: int, after: str, block_ms: int, count: int
+    ) -> Sequence[FeedItemLike]:
+        """Items of ``city_id`` with stream id greater than ``after`` (block_ms 0: no wait)."""
+        ...
+
+    async def last_id(self, city_id: int) -> str | None:
+        """Newest stream id of ``city_id`` (None when empty)."""
+        ...
+
+    async def history_lost(self, city_id: int, after: str) -> bool:
+        """True when entries newer than ``after`` were trimmed (read Postgres for them)."""
+        ...
+
+
+def sid_key(stream_id: str) -> tuple[int, int]:
+    """Sortable form of a stream id ``"<ms>-<seq>"`` (invalid ids sort first)."""
+    ms, _, seq = stream_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return -1, -1
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered stream entry ready for SSE."""
+
+    stream_id: str
+    type: str
+    camera_id: int
+    data: str
+
+
+CLOSED = Message("", "", -1, "")
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    """One subscriber's queue on one city."""
+
+    city_id: int
+    queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+
+
+def _plain(item: FeedItemLike) -> str:
+    return item.json
+
+
+class Hub:
+    """Per-city reader tasks and their subscribers."""
+
+    def __init__(
+        self,
+        feed: FeedReaderLike,
+        render: Callable[[FeedItemLike], str] = _plain,
+        block_ms: int = 1000,
+    ) -> None:
+        self.feed = feed
+        self.render = render
+        self.block_ms = block_ms
+        self._subs: dict[int, set[Subscription]] = {}
+        self._readers: dict[int, asyncio.Task[None]] = {}
+
+    async def subscribe(self, city_id: int) -> Subscription:
+        """Register a subscriber; start the city's reader if it is the first.
+
+        When this returns, every event published later reaches the subscriber's queue.
+        """
+        sub = Subscription(city_id)
+        self._subs.setdefault(city_id, set()).add(sub)
+        SSE_SUBSCRIBERS.inc()
+        if city_id not in self._readers:
+            try:
+                start = await self._start_id(city_id)
+            except BaseException:
+                self.unsubscribe(sub)
+                raise
+            if city_id not in self._readers and city_id in self._subs:
+                self._readers[city_id] = asyncio.create_task(
+                    self._run(city_id, start), name=f"gtv-feed-{city_id}"
+                )
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Drop a subscriber; stop the city's reader if it was the last."""
+        subs = self._subs.get(sub.city_id)
+        if subs is None or sub not in subs:
+            return
+        subs.discard(sub)
+        SSE_SUBSCRIBERS.dec()
+        if not subs:
+            del self._subs[sub.city_id]
+            task = self._readers.pop(sub.city_id, None)
+            if task is not None:
+                task.cancel()
+
+    def subscribers(self, city_id: int | None = None) -> int:
+        """Number of subscribers (of one city, or all)."""
+        if city_id is not None:
+            return len(self._subs.get(city_id, ()))
+        return sum(len(s) for s in self._subs.values())
+
+    async def close(self) -> None:
+        """Stop every reader and close every subscriber."""
+        tasks = list(self._readers.values())
+        self._readers.clear()
+        for subs in self._subs.values():
+            for sub in subs:
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait(CLOSED)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _deliver(self, city_id: int, msg: Message) -> None:
+        for sub in list(self._subs.get(city_id, ())):
+            try:
+                sub.queue.put_nowait(msg)
+            except asyncio.QueueFull:
+                log.warning("SSE subscriber of city %s is too slow: closing it", city_id)
+                self.unsubscribe(sub)
+                sub.queue.get_nowait()
+                sub.queue.put_nowait(CLOSED)
+
+    async def _start_id(self, city_id: int) -> str:
+        return await self.feed.last_id(city_id) or "0-0"
+
+    async def _run(self, city_id: int, after: str) -> None:
+        while True:
+            try:
+                items = await self.feed.read(city_id, after, self.block_ms, 500)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading the event feed of city %s failed; retrying", city_id)
+                await asyncio.sleep(1.0)
+                continue
+            for item in items:
+                after = item.stream_id
+                try:
+                    data = self.render(item)
+                except Exception:
+                    log.exception("cannot render feed item %s", item.stream_id)
+                    continue
+                self._deliver(city_id, Message(item.stream_id, item.type, item.camera_id, data))

@@ -1,0 +1,174 @@
+"""Request models (pydantic): every body and query the API accepts, validated per field."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from gtvision.web.auth import Role
+from gtvision.web.ssrf import parse_stream_url
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+OptName = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
+Password = Field(min_length=1, max_length=1000)
+Id = Field(default=None, ge=1, le=2**62)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoginIn(_In):
+    """Username and password."""
+
+    username: str = Name
+    password: str = Password
+
+
+class RefreshIn(_In):
+    """A refresh token from ``/auth/login`` or a previous ``/auth/refresh``."""
+
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class CityIn(_In):
+    """A city."""
+
+    name: str = Name
+    timezone: str = Field(default="America/Sao_Paulo", min_length=1, max_length=64)
+
+
+class CityPatch(_In):
+    """Fields of a city to change."""
+
+    name: str | None = OptName
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class UserIn(_In):
+    """A new user; ``city_id`` is required for every role but ``admin``."""
+
+    username: str = Name
+    password: str = Field(min_length=8, max_length=1000)
+    role: Role
+    city_id: int | None = Id
+
+
+class UserPatch(_In):
+    """Fields of a user to change."""
+
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+    role: Role | None = None
+    disabled: bool | None = None
+
+
+class CityQuery(_In):
+    """Optional city filter (honoured for ``admin`` only; others always see their city)."""
+
+    city_id: int | None = Id
+
+
+def _stream_url(value: str | None) -> str | None:
+    if value is not None:
+        parse_stream_url(value)  # scheme and host syntax; the address check needs DNS
+    return value
+
+
+class CameraIn(_In):
+    """A camera. ``stream_url`` must be ``rtsp://`` or ``rtsps://``."""
+
+    name: str = Name
+    stream_url: str = Field(min_length=8, max_length=2000)
+    city_id: int | None = Id
+    enabled: bool = True
+    lpr_enabled: bool = True
+    motion_enabled: bool = True
+    analysis_fps: float = Field(default=5.0, gt=0, le=60)
+    retention_days: int = Field(default=30, ge=1, le=3650)
+
+    @field_validator("stream_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _stream_url(value)
+
+
+class CameraPatch(_In):
+    """Fields of a camera to change."""
+
+    name: str | None = OptName
+    stream_url: str | None = Field(default=None, min_length=8, max_length=2000)
+    enabled: bool | None = None
+    lpr_enabled: bool | None = None
+    motion_enabled: bool | None = None
+    analysis_fps: float | None = Field(default=None, gt=0, le=60)
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
+
+    @field_validator("stream_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _stream_url(value)
+
+
+class EventQuery(_In):
+    """Filters of ``GET /events``: plate ``ABC1234`` exact, ``ABC*`` wildcard, fuzzy on demand."""
+
+    type: str | None = Field(default=None, min_length=1, max_length=64)
+    camera_id: int | None = Id
+    city_id: int | None = Id
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    plate: str | None = Field(
+        default=None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9*?]+$"
+    )
+    fuzzy: bool = False
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class HotlistIn(_In):
+    """A hotlist entry."""
+
+    pattern: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9*?]+$")
+    kind: Literal["exact", "wildcard", "fuzzy"] = "exact"
+    max_distance: float = Field(default=1.0, ge=0, le=8)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    reason: str = Field(default="", max_length=500)
+    expires_at: AwareDatetime | None = None
+    city_id: int | None = Id
+
+    @field_validator("pattern")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class HotlistPatch(_In):
+    """Fields of a hotlist entry to change."""
+
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    reason: str | None = Field(default=None, max_length=500)
+    max_distance: float | None = Field(default=None, ge=0, le=8)
+    expires_at: AwareDatetime | None = None
+
+
+class AckIn(_In):
+    """Optional note of an alert acknowledgement."""
+
+    note: str = Field(default="", max_length=1000)
+
+
+class StreamQuery(_In):
+    """``GET /stream/events`` filters; ``city_id`` is required for ``admin`` only."""
+
+    types: str | None = Field(default=None, max_length=500)
+    camera: int | None = Id
+    city_id: int | None = Id
+
+
+class AuditQuery(_In):
+    """``GET /audit`` filters and keyset page."""
+
+    city_id: int | None = Id
+    action: str | None = Field(default=None, max_length=64)
+    before_id: int | None = Id
+    limit: int = Field(default=100, ge=1, le=1000)

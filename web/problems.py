@@ -1,0 +1,110 @@
+"""RFC 9457 problem details: the one error shape of the API.
+
+Handlers raise :class:`ApiError`; request validation failures become 422 problems listing each
+field; unexpected exceptions become a 500 problem without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import to_json
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "application/problem+json"
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error answered as a problem document with ``status`` and ``detail``."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def not_found(ident: object, *, kind: str) -> ApiError:
+    """404 for a resource that does not exist *or belongs to another city*."""
+    return ApiError(404, f"{kind} {ident} not found")
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    instance: str = "",
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """Build an ``application/problem+json`` response."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra or {})
+    return Response(to_json(body), status_code=status, headers=headers, media_type=PROBLEM_TYPE)
+
+
+def validation_problem(err: ValidationError, where: str, instance: str = "") -> Response:
+    """422 listing every invalid field as ``{"loc": [...], "msg": ..., "type": ...}``."""
+    errors = [
+        {"loc": [where, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
+        for e in err.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0] if errors else {"loc": [where], "msg": "invalid"}
+    detail = f"invalid {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return problem(422, detail, instance=instance, extra={"errors": errors})
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    """Exception handler for :class:`ApiError`."""
+    assert isinstance(exc, ApiError)
+    return problem(
+        exc.status, exc.detail, instance=request.url.path, headers=exc.headers, extra=exc.extra
+    )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own HTTP errors (404 unknown route, 405) as problems."""
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers)
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    """Anything unexpected: log it, answer a 500 problem without internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal error; see the server log", instance=request.url.path)

@@ -1,0 +1,145 @@
+"""``/auth/*`` and ``/me``: login, refresh rotation, logout, stream tokens."""
+
+from __future__ import annotations
+
+import time
+
+from gtvision.web.auth import (
+    Perm,
+    Principal,
+    Role,
+    new_refresh_token,
+    refresh_key,
+    verify_password,
+)
+from gtvision.web.common import audit, ok
+from gtvision.web.endpoint import Call, endpoint
+from gtvision.web.models import LoginIn, RefreshIn
+from gtvision.web.problems import ApiError
+from gtvision.web.state import AppState
+from starlette.responses import Response
+from starlette.routing import Route
+
+_USER_SQL = "SELECT id, username, password_hash, role, city_id, disabled FROM users WHERE "
+
+
+async def _limit_login(state: AppState, ip: str, username: str) -> None:
+    per_min = state.settings.login_rate_limit_per_min
+    if per_min <= 0:
+        return
+    now = time.time()
+    window = int(now // 60)
+    keys = [state.key("rl-login", "ip", ip, window), state.key("rl-login", "u", username, window)]
+    async with state.redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.incr(key)
+            pipe.expire(key, 61)
+        counts = await pipe.execute()
+    if max(counts[0], counts[2]) > per_min:
+        retry = max(1, int((window + 1) * 60 - now))
+        detail = f"too many login attempts (limit {per_min}/min); retry in {retry} s"
+        raise ApiError(429, detail, headers={"Retry-After": str(retry)})
+
+
+async def _tokens(state: AppState, who: Principal) -> Response:
+    access, ttl = state.tokens.issue(who)
+    refresh = new_refresh_token()
+    rttl = state.settings.refresh_ttl_s
+    await state.redis.set(refresh_key(state.settings.redis_prefix, refresh), who.user_id, ex=rttl)
+    return ok(
+        {
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": ttl,
+            "refresh_token": refresh,
+            "refresh_expires_in": rttl,
+        }
+    )
+
+
+def _principal(row: dict[str, object]) -> Principal:
+    city = row["city_id"]
+    return Principal(
+        user_id=int(str(row["id"])),
+        username=str(row["username"]),
+        role=Role(str(row["role"])),
+        city_id=None if city is None else int(str(city)),
+    )
+
+
+@endpoint(
+    None, "Log in with username and password", body=LoginIn, responses={401: "bad", 429: "limited"}
+)
+async def login(call: Call) -> Response:
+    """Exchange credentials for an access token and a refresh token."""
+    body = call.body(LoginIn)
+    await _limit_login(call.state, call.ip, body.username)
+    async with call.state.pool.connection() as conn:
+        cur = await conn.execute(_USER_SQL + "username = %s", (body.username,))
+        row = await cur.fetchone()
+        good = verify_password(row["password_hash"] if row else None, body.password)
+        if row is None or not good or row["disabled"]:
+            await audit(conn, None, "login.failed", body.username, call.ip, username=body.username)
+            await conn.commit()
+            raise ApiError(401, f"wrong username or password for {body.username!r}")
+        who = _principal(row)
+        await audit(conn, who, "login", who.username, call.ip)
+    return await _tokens(call.state, who)
+
+
+@endpoint(None, "Rotate a refresh token", body=RefreshIn, responses={401: "revoked"})
+async def refresh(call: Call) -> Response:
+    """Consume a refresh token (single use) and issue a new access/refresh pair."""
+    token = call.body(RefreshIn).refresh_token
+    user_id = await call.state.redis.getdel(refresh_key(call.state.settings.redis_prefix, token))
+    if user_id is None:
+        msg = "refresh token unknown, used or revoked"
+        raise ApiError(401, msg)
+    async with call.state.pool.connection() as conn:
+        uid = int(user_id)
+        cur = await conn.execute(_USER_SQL + "id = %s", (uid,))
+        row = await cur.fetchone()
+    if row is None or row["disabled"]:
+        msg = f"user {uid} no longer exists or is disabled"
+        raise ApiError(401, msg)
+    return await _tokens(call.state, _principal(row))
+
+
+@endpoint(Perm.ME, "Revoke a refresh token", body=RefreshIn)
+async def logout(call: Call) -> Response:
+    """Delete the refresh token; the short-lived access token simply expires."""
+    token = call.body(RefreshIn).refresh_token
+    await call.state.redis.delete(refresh_key(call.state.settings.redis_prefix, token))
+    async with call.state.pool.connection() as conn:
+        await audit(conn, call.user, "logout", call.user.username, call.ip)
+    return Response(status_code=204)
+
+
+@endpoint(Perm.STREAM, "Short-lived token for EventSource (?token=)")
+async def stream_token(call: Call) -> Response:
+    """A token accepted only by ``GET /stream/events?token=``, valid for a minute or so."""
+    token, ttl = call.state.tokens.issue(call.user, typ="stream")
+    return ok({"token": token, "expires_in": ttl})
+
+
+@endpoint(Perm.ME, "The caller")
+async def me(call: Call) -> Response:
+    """Who the token belongs to: id, name, role, city."""
+    who = call.user
+    return ok(
+        {
+            "id": who.user_id,
+            "username": who.username,
+            "role": who.role.value,
+            "city_id": who.city_id,
+        }
+    )
+
+
+ROUTES = [
+    Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/refresh", refresh, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
+    Route("/auth/stream-token", stream_token, methods=["POST"]),
+    Route("/me", me, methods=["GET"]),
+]

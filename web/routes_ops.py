@@ -1,0 +1,62 @@
+"""Operations endpoints: health, readiness, Prometheus metrics, the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gtvision.web.common import ok
+from gtvision.web.endpoint import Call, endpoint
+from gtvision.web.openapi import build_openapi
+from gtvision.web.problems import problem
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+@endpoint(None, "Liveness")
+async def healthz(call: Call) -> Response:
+    """The process answers."""
+    return ok({"status": "ok"})
+
+
+@endpoint(None, "Readiness (PostgreSQL and Redis)", responses={503: "a dependency is down"})
+async def readyz(call: Call) -> Response:
+    """200 when PostgreSQL and Redis answer within 2 s, else 503 naming the failing ones."""
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            async with call.state.pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        checks["postgres"] = "ok"
+    except Exception as err:
+        checks["postgres"] = f"down: {type(err).__name__}: {err}"
+    try:
+        async with asyncio.timeout(2):
+            await call.state.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as err:
+        checks["redis"] = f"down: {type(err).__name__}: {err}"
+    if all(v == "ok" for v in checks.values()):
+        return ok({"status": "ready", "checks": checks})
+    bad = ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")
+    return problem(503, f"not ready: {bad}", extra={"checks": checks})
+
+
+@endpoint(None, "Prometheus metrics", media_type="text/plain")
+async def metrics(call: Call) -> Response:
+    """Request latency histograms by route template and status, SSE subscribers."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@endpoint(None, "This OpenAPI document")
+async def openapi(call: Call) -> Response:
+    """OpenAPI 3.1 of every route."""
+    return ok(build_openapi(call.request.app.routes))
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

@@ -1,0 +1,150 @@
+"""Resources of the web app, opened in the lifespan and shared by every request.
+
+The feed and object store follow the sinks contracts (``gtvision.sinks.feed`` /
+``gtvision.sinks.objects``); the protocols below are the part of them the web app uses, so a
+test can pass any conforming implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from gtvision.web.auth import TokenIssuer
+from gtvision.web.hub import FeedReaderLike, Hub
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+
+from gtvision.config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
+
+
+class ObjectStoreLike(Protocol):
+    """The object store methods the web app calls."""
+
+    def get(self, key: str) -> bytes:
+        """Bytes of ``key``."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is stored."""
+        ...
+
+    def presigned_get(self, key: str, ttl_s: int) -> str:
+        """A URL reading ``key`` for ``ttl_s`` seconds."""
+        ...
+
+
+@dataclass(slots=True)
+class AppState:
+    """What handlers reach through ``request.app.state.gtv``."""
+
+    settings: Settings
+    pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]]
+    redis: aioredis.Redis
+    tokens: TokenIssuer
+    store: ObjectStoreLike | None
+    hub: Hub
+
+    def key(self, *parts: object) -> str:
+        """A Redis key under ``settings.redis_prefix``."""
+        return self.settings.redis_prefix + ":".join(str(p) for p in parts)
+
+
+def jwt_secret(settings: Settings) -> bytes:
+    """``GTV_JWT_SECRET``, or a random one persisted as ``<data_dir>/jwt_secret`` (mode 0600).
+
+    A persisted secret keeps tokens valid across restarts of a single-host demo; deployments
+    with several hosts must set ``GTV_JWT_SECRET`` to the same value everywhere.
+    """
+    given = settings.jwt_secret.get_secret_value()
+    if given:
+        if len(given) < 32:
+            msg = "invalid configuration: GTV_JWT_SECRET='***': expected at least 32 characters"
+            raise ConfigError(msg)
+        return given.encode()
+    path = Path(settings.data_dir) / SECRET_FILE
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(value)
+    log.warning("GTV_JWT_SECRET is empty: generated one and stored it in %s", path)
+    return value
+
+
+def _default_feed(settings: Settings) -> FeedReaderLike:
+    from gtvision.sinks.feed import make_feed
+
+    reader: FeedReaderLike = make_feed(settings)
+    return reader
+
+
+def _default_store(settings: Settings) -> ObjectStoreLike | None:
+    try:
+        from gtvision.sinks.objects import make_store
+    except ImportError:  # pragma: no cover - sinks package without object store
+        return None
+    store: ObjectStoreLike = make_store(settings)
+    return store
+
+
+def lifespan_for(
+    settings: Settings,
+    *,
+    feed: FeedReaderLike | None = None,
+    store: ObjectStoreLike | None = None,
+) -> Any:
+    """Lifespan opening the Postgres pool, Redis, store and SSE hub; closing them after."""
+    if not settings.database_url:
+        msg = "invalid configuration: GTV_DATABASE_URL='': the web API needs PostgreSQL"
+        raise ConfigError(msg)
+    if not settings.redis_url:
+        msg = "invalid configuration: GTV_REDIS_URL='': the web API needs Redis"
+        raise ConfigError(msg)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=settings.db_pool_size,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            connection_class=AsyncConnection[dict[str, Any]],
+            open=False,
+        )
+        await pool.open(wait=True, timeout=30)
+        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        tokens = TokenIssuer(jwt_secret(settings), settings.jwt_ttl_s, settings.stream_token_ttl_s)
+        the_store = store if store is not None else _default_store(settings)
+        own_feed = _default_feed(settings) if feed is None else None
+        hub = Hub(feed if feed is not None else own_feed)  # type: ignore[arg-type]
+        state = AppState(settings, pool, client, tokens, the_store, hub)
+        from gtvision.web.routes_stream import hub_renderer
+
+        hub.render = hub_renderer(state)
+        app.state.gtv = state
+        try:
+            yield
+        finally:
+            await hub.close()
+            closer = getattr(own_feed, "aclose", None)
+            if closer is not None:
+                await closer()
+            await client.aclose()
+            await pool.close()
+
+    return lifespan
