@@ -19,6 +19,8 @@ from gtvision.config import ConfigError
 COMMANDS: tuple[str, ...] = (
     "gtvision.commands.config",
     "gtvision.commands.db",
+    "gtvision.commands.lpr",
+    "gtvision.commands.models",
     "gtvision.commands.demo",
     "gtvision.commands.lpr",
     "gtvision.commands.models",

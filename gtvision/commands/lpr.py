@@ -1,0 +1,101 @@
+"""``gtvision lpr read IMAGE...`` and ``gtvision lpr eval DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gtvision.config import load_settings
+
+if TYPE_CHECKING:
+    from gtvision.operators.lpr import PlateReader
+
+
+def _reader(args: argparse.Namespace) -> PlateReader | None:
+    from gtvision.models.store import ModelError
+    from gtvision.operators.lpr import PlateReader, ReaderConfig
+    from gtvision.operators.plates import parse_formats
+
+    settings = load_settings()
+    models_dir = Path(args.model_dir) if args.model_dir else settings.models_path
+    device = args.device or settings.device
+    config = ReaderConfig(formats=parse_formats(settings.plate_formats))
+    try:
+        return PlateReader.load(models_dir, device=device, backend=args.backend, config=config)
+    except ModelError as err:
+        print(f"gtvision: {err}", file=sys.stderr)
+        return None
+
+
+def _read(args: argparse.Namespace) -> int:
+    import cv2
+
+    reader = _reader(args)
+    if reader is None:
+        return 1
+    status = 0
+    for name in args.images:
+        image = cv2.imread(name)
+        if image is None:
+            print(f"gtvision: cannot read image {name}", file=sys.stderr)
+            status = 1
+            continue
+        start = time.perf_counter()
+        readings = reader.read(image)
+        ms = (time.perf_counter() - start) * 1000
+        plates = [
+            {
+                "text": r.text,
+                "confidence": round(r.confidence, 4),
+                "box": [round(v, 1) for v in r.box.as_list()],
+                "candidates": [c.model_dump(mode="json") for c in r.candidates],
+            }
+            for r in readings
+        ]
+        print(json.dumps({"image": name, "plates": plates, "ms": round(ms)}), flush=True)
+    return status
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from gtvision.operators.lpr_eval import evaluate, load_truths
+
+    directory = Path(args.dir)
+    truths = load_truths(directory) if directory.is_dir() else []
+    if not truths:
+        print(f"gtvision: no ground-truth *.txt files in {directory}", file=sys.stderr)
+        return 1
+    reader = _reader(args)
+    if reader is None:
+        return 1
+    with tqdm(total=len(truths), unit="img", file=sys.stderr) as bar:
+        report = evaluate(reader, truths, progress=lambda _: bar.update())
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-dir", default="", help="override GTV_MODEL_DIR")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="", help="override GTV_DEVICE")
+    parser.add_argument(
+        "--backend", choices=["pt", "onnx"], default="pt", help="detector weights to run"
+    )
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``lpr read`` and ``lpr eval``."""
+    parser = sub.add_parser("lpr", help="licence-plate recognition")
+    cmds = parser.add_subparsers(dest="lpr_command", metavar="ACTION", required=True)
+    read = cmds.add_parser("read", help="read plates in images: one JSON line per image")
+    read.add_argument("images", nargs="+", metavar="IMAGE")
+    _common(read)
+    read.set_defaults(func=_read)
+    ev = cmds.add_parser("eval", help="accuracy on an OpenALPR-format benchmark directory")
+    ev.add_argument("dir", metavar="DIR")
+    _common(ev)
+    ev.set_defaults(func=_eval)
