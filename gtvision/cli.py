@@ -19,12 +19,12 @@ from gtvision.config import ConfigError
 COMMANDS: tuple[str, ...] = (
     "gtvision.commands.config",
     "gtvision.commands.db",
-    "gtvision.commands.lpr",
-    "gtvision.commands.models",
     "gtvision.commands.demo",
     "gtvision.commands.lpr",
     "gtvision.commands.models",
     "gtvision.commands.relay",
+    "gtvision.commands.replay",
+    "gtvision.commands.run",
     "gtvision.commands.serve",
     "gtvision.commands.users",
 )

@@ -139,3 +139,23 @@ class CameraRegistry:
 
 
 _DEFAULT_MOTION = MotionSettings()
+
+
+def find_camera(dsn: str, name: str, city_id: int | None = None) -> CameraSpec:
+    """The configured camera called ``name`` (in ``city_id`` when names repeat across cities)."""
+    import psycopg
+
+    sql = _SELECT.replace(" WHERE enabled ", " WHERE name = %s ")
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        rows = conn.execute(sql, (name,)).fetchall()
+    specs = [spec_from_row(r) for r in rows]
+    if city_id is not None:
+        specs = [s for s in specs if s.city_id == city_id]
+    if not specs:
+        msg = f"no camera named {name!r}" + (f" in city {city_id}" if city_id is not None else "")
+        raise LookupError(msg)
+    if len(specs) > 1:
+        cities = ", ".join(str(s.city_id) for s in specs)
+        msg = f"camera name {name!r} exists in several cities ({cities}): pass --city-id"
+        raise LookupError(msg)
+    return specs[0]

@@ -1,0 +1,106 @@
+"""``gtvision run FLOW``: run a flow over the configured cameras.
+
+Cameras are the enabled rows of the ``cameras`` table (re-read every ``--poll-s`` seconds, so
+cameras added or removed through the API start or stop within seconds) plus ``GTV_RTSP_URLS``.
+Bytewax's scaling and recovery options pass through: ``-w`` workers per process, ``-i``/``-a``
+for a cluster of processes, ``-r``/``-s``/``-b`` for recovery. Events go to the Postgres sink
+(events table, outbox, object store, live feed) when ``GTV_DATABASE_URL`` is set, else (or with
+``--jsonl``) to JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from gtvision.config import ConfigError, load_settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bytewax.outputs import Sink
+    from bytewax.recovery import RecoveryConfig, init_db_dir
+    from bytewax.run import cli_main
+
+    from gtvision.events import EventBase
+    from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow
+    from gtvision.flows.jsonl import JsonlSink
+    from gtvision.sources.cameras import CameraDirectory, DbCameras, env_cameras
+    from gtvision.sources.rtsp import RtspSource
+
+    settings = load_settings()
+    try:
+        builder = load_flow(args.flow)
+    except FlowNotFoundError as err:
+        print(f"gtvision: {err}", file=sys.stderr)
+        return 2
+    extra = env_cameras(settings.rtsp_urls, settings.analysis_fps)
+    directory: CameraDirectory = extra
+    if settings.database_url:
+        directory = DbCameras(settings.database_url, extra.specs)
+    elif not settings.rtsp_urls:
+        msg = "invalid configuration: GTV_DATABASE_URL='' and GTV_RTSP_URLS='': no cameras to read"
+        raise ConfigError(msg)
+    addresses = [a for a in (args.addresses or "").split(";") if a]
+    shards = args.workers_per_process * max(1, len(addresses))
+    source = RtspSource(
+        directory, shards=shards, poll_s=args.poll_s, reconnect_cap_s=settings.reconnect_cap_s
+    )
+    sink: Sink[EventBase]
+    if args.jsonl or not settings.database_url:
+        sink = JsonlSink(args.jsonl or "-")
+    else:
+        from gtvision.sinks.postgres import EventSink
+
+        sink = EventSink.from_settings(settings)
+    ctx = FlowContext(
+        source=source,
+        sink=sink,
+        settings=settings,
+        replay=False,
+        name=f"run_{args.flow}".replace(":", "_").replace(".", "_"),
+        motion_settings=source.registry.motion_settings,
+    )
+    recovery = None
+    if args.recovery_directory is not None:
+        rdir: Path = args.recovery_directory
+        if not rdir.exists() or not any(rdir.iterdir()):
+            rdir.mkdir(parents=True, exist_ok=True)
+            init_db_dir(rdir, 1)
+        recovery = RecoveryConfig(str(rdir), timedelta(seconds=args.backup_interval))
+    cli_main(
+        builder(ctx),
+        workers_per_process=args.workers_per_process,
+        process_id=args.process_id,
+        addresses=addresses or None,
+        epoch_interval=timedelta(seconds=args.snapshot_interval or settings.snapshot_interval_s),
+        recovery_config=recovery,
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``run``."""
+    p = sub.add_parser("run", help="run a flow over the configured cameras")
+    p.add_argument("flow", help="motion, lpr or MODULE:ATTR")
+    p.add_argument("-w", "--workers-per-process", type=int, default=1, help="Bytewax workers")
+    p.add_argument("-i", "--process-id", type=int, default=None, help="this process in a cluster")
+    p.add_argument(
+        "-a", "--addresses", default=None, help="host:port of every process, ';'-separated"
+    )
+    p.add_argument("-r", "--recovery-directory", type=Path, default=None, help="recovery dir")
+    p.add_argument(
+        "-s",
+        "--snapshot-interval",
+        type=float,
+        default=None,
+        help="seconds between snapshots (default GTV_SNAPSHOT_INTERVAL_S)",
+    )
+    p.add_argument(
+        "-b", "--backup-interval", type=float, default=0.0, help="seconds to keep old snapshots"
+    )
+    p.add_argument("--poll-s", type=float, default=2.0, help="camera table poll period (s)")
+    p.add_argument("--jsonl", default="", metavar="OUT", help="write events as JSON lines")
+    p.set_defaults(func=_run)
