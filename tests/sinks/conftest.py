@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -81,11 +84,16 @@ def private_rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
 
 
 @pytest.fixture
-def private_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePostgres]:
-    """A PostgreSQL cluster private to one test (it may be restarted), database migrated."""
-    cluster = PrivatePostgres(tmp_path_factory.mktemp("pg"), free_port())
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster private to one test (it may be restarted), database migrated.
+
+    Lives under ``/tmp`` (not pytest's 0700 tmp dir) because the ``postgres`` user runs it.
+    """
+    base = Path(tempfile.mkdtemp(prefix="gtv-pg-"))
+    cluster = PrivatePostgres(base, free_port())
     cluster.start()
     cluster.create()
     yield cluster
     with contextlib.suppress(RuntimeError):
         cluster.stop("immediate")
+    shutil.rmtree(base, ignore_errors=True)
