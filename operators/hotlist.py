@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -38,13 +37,14 @@ from typing import Literal, Protocol
 import bytewax.operators as op
 import psycopg
 from bytewax.dataflow import Stream, operator
-from gtvision.operators.ocrdist import levenshtein_bound, ocr_distance
-from gtvision.operators.passes import Clock, utcnow
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from gtvision.events import Alert, HotlistMatch, PlatePass, UtcDatetime
+from gtvision.operators.ocrdist import levenshtein_bound, ocr_distance
+from gtvision.operators.passes import Clock, utcnow
+from gtvision.operators.refresh import Reloading
 
 log = logging.getLogger(__name__)
 
@@ -221,39 +221,17 @@ class PgHotlists:
     def __init__(
         self, dsn: str, refresh_s: float = 10.0, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self.dsn = dsn
-        self.refresh_s = refresh_s
-        self.monotonic = monotonic
-        self._current: StaticHotlists | None = None
-        self._loaded_at = 0.0
-        self._lock = threading.Lock()
-        self._loading = False
-
-    def refresh(self) -> None:
-        """Reload now (blocking); keep the previous entries if the database fails."""
-        try:
-            fresh = StaticHotlists(load_entries(self.dsn))
-        except psycopg.Error as err:
-            log.warning("hotlist reload failed, keeping the previous entries: %s", err)
-            fresh = None
-        with self._lock:
-            if fresh is not None:
-                self._current = fresh
-            self._loaded_at = self.monotonic()
-            self._loading = False
+        self.current = Reloading(
+            lambda: StaticHotlists(load_entries(dsn)),
+            StaticHotlists(()),
+            refresh_s,
+            "hotlists",
+            monotonic,
+        )
 
     def matcher(self, city_id: int) -> HotlistMatcher:
         """Current matcher; the first call loads, later calls trigger background reloads."""
-        if self._current is None:
-            self.refresh()
-        elif self.monotonic() - self._loaded_at >= self.refresh_s:
-            with self._lock:
-                start = not self._loading
-                self._loading = True
-            if start:
-                threading.Thread(target=self.refresh, name="hotlist-refresh", daemon=True).start()
-        current = self._current
-        return current.matcher(city_id) if current is not None else _EMPTY
+        return self.current.get().matcher(city_id)
 
 
 def alert_for(p: PlatePass, matcher: HotlistMatcher, now: datetime) -> Alert | None:

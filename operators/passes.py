@@ -3,14 +3,17 @@
 Reads are keyed by camera (``"<city>/<camera>"``). Per camera, a private ``StatefulLogic`` keeps
 the open passes. A read joins the open pass whose plate is within ``max_distance`` of it in the
 OCR-confusion-aware distance (:func:`gtvision.operators.ocrdist.ocr_distance`, e.g. ``O``/``0``
-costs 0.5) -- or whose last box overlaps the read's box (IoU >= ``join_iou``), which keeps a
-badly misread frame of the same vehicle inside its pass. Otherwise it opens a new pass, so
-several vehicles in view at once give separate passes.
+costs 0.5) -- or whose last box overlaps the read's box (IoU >= ``join_iou``) within
+``iou_window_s``, which keeps a badly misread frame of the same vehicle inside its pass.
+Otherwise it opens a new pass, so several vehicles in view at once give separate passes.
 
-**When a pass ends.** Event time drives it: each camera has a watermark, the latest time seen in
-its reads *and* in optional light :class:`CameraTick` heartbeats (one per decoded frame, from
-the source stream, so a pass also ends when frames keep coming but plates do not). A pass whose
-``last_seen + gap_s`` is behind the watermark is emitted. A replay therefore emits exactly what
+**When a pass ends.** Event time drives it: each camera has a watermark, the latest time of its
+reads, or the latest time of its light :class:`CameraTick` heartbeats (one per decoded frame,
+from the source stream, so a pass also ends when frames keep coming but plates do not) minus
+``tick_lateness_s`` -- ticks travel on another branch of the dataflow than the reads (which wait
+for the detector), so a tick may overtake the reads of earlier frames of the same source batch;
+the lateness must cover a source batch. A pass whose ``last_seen + gap_s`` is behind the
+watermark is emitted. A replay therefore emits exactly what
 a live run would, whatever the processing speed. Two fallbacks: ``notify_at`` flushes every open
 pass of a camera when nothing at all arrived for ``idle_s`` of wall-clock time (camera gone), and
 end of stream (EOF, e.g. the end of a replayed file) flushes all passes. A pass longer than
@@ -35,10 +38,10 @@ from datetime import UTC, datetime, timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulLogic
-from gtvision.operators.ocrdist import ocr_distance
-from gtvision.operators.vote import Ballot, vote
 
 from gtvision.events import Box, Frame, PlatePass, PlateRead
+from gtvision.operators.ocrdist import ocr_distance
+from gtvision.operators.vote import Ballot, vote
 
 Clock = Callable[[], datetime]
 
@@ -69,6 +72,8 @@ class PassConfig:
     gap_s: float = 1.5
     max_distance: float = 2.0
     join_iou: float = 0.3
+    iou_window_s: float = 0.5
+    tick_lateness_s: float = 3.5
     max_pass_s: float = 120.0
     idle_s: float = 5.0  # wall-clock
     max_reads: int = 64
@@ -112,8 +117,14 @@ class PassState:
 
     open: list[OpenPass] = field(default_factory=list)
     closed: list[Tombstone] = field(default_factory=list)
-    watermark: datetime | None = None
+    read_mark: datetime | None = None
+    tick_mark: datetime | None = None
     last_arrival: datetime | None = None
+
+    def watermark(self, lateness: timedelta) -> datetime | None:
+        """Latest read time, or latest tick time minus ``lateness``, whichever is later."""
+        marks = [m for m in (self.read_mark, self.tick_mark and self.tick_mark - lateness) if m]
+        return max(marks) if marks else None
 
 
 def build_pass(p: OpenPass) -> PlatePass:
@@ -142,14 +153,19 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
         self.clock = clock
         self.state = resume if resume is not None else PassState()
         self.gap = timedelta(seconds=config.gap_s)
+        self.lateness = timedelta(seconds=config.tick_lateness_s)
+        self.iou_window = timedelta(seconds=config.iou_window_s)
 
     # -- bytewax hooks ------------------------------------------------------------------------
     def on_item(self, value: PlateRead | CameraTick) -> tuple[Iterable[PlatePass], bool]:
         st = self.state
         st.last_arrival = self.clock()
-        if st.watermark is None or value.ts > st.watermark:
-            st.watermark = value.ts
-        out = self._expire(st.watermark)
+        if isinstance(value, PlateRead):
+            st.read_mark = max(st.read_mark or value.ts, value.ts)
+        else:
+            st.tick_mark = max(st.tick_mark or value.ts, value.ts)
+        mark = st.watermark(self.lateness)
+        out = self._expire(mark) if mark is not None else []
         if isinstance(value, PlateRead) and value.text:
             out.extend(self._add(value))
         return out, self._retain()
@@ -208,7 +224,8 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
             if p.last_frame == read.frame_index and iou < 0.1:
                 continue  # another plate in the same frame is another vehicle
             dist = min(ocr_distance(read.text, p.text), ocr_distance(read.text, p.last_text))
-            if dist > cfg.max_distance and iou < cfg.join_iou:
+            near_in_time = read.ts - p.last_seen <= self.iou_window
+            if dist > cfg.max_distance and (iou < cfg.join_iou or not near_in_time):
                 continue
             key = (dist if dist <= cfg.max_distance else cfg.max_distance + 1.0, -iou)
             if best is None or key < best[:2]:

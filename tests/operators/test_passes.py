@@ -7,6 +7,8 @@ import bytewax.operators as op
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
+
+from gtvision.events import Box, PlateCandidate, PlatePass, PlateRead
 from gtvision.operators.passes import (
     CameraTick,
     PassConfig,
@@ -14,8 +16,6 @@ from gtvision.operators.passes import (
     _PassLogic,
     plate_passes,
 )
-
-from gtvision.events import Box, PlateCandidate, PlatePass, PlateRead
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 LEFT = Box(x1=100, y1=400, x2=260, y2=450)
@@ -109,15 +109,15 @@ def test_gap_in_event_time_ends_the_pass_and_starts_another() -> None:
 
 
 def test_ticks_end_a_pass_without_further_reads() -> None:
-    lg, _ = logic(gap_s=1.0)
-    assert feed(lg, [read("XYZ9876", 0.0), tick(0.5), tick(1.0)]) == []
-    out = feed(lg, [tick(1.1)])
+    lg, _ = logic(gap_s=1.0, tick_lateness_s=2.0)
+    assert feed(lg, [read("XYZ9876", 0.0), tick(0.5), tick(3.0)]) == []
+    out = feed(lg, [tick(3.1)])
     assert [p.plate for p in out] == ["XYZ9876"]
     assert lg.notify_at() is not None  # tombstone kept to absorb late reads
 
 
 def test_late_read_of_an_emitted_pass_is_absorbed() -> None:
-    lg, _ = logic(gap_s=1.0)
+    lg, _ = logic(gap_s=1.0, tick_lateness_s=0.0)
     out = feed(lg, [read("XYZ9876", 0.0), tick(1.5)])
     assert len(out) == 1
     assert feed(lg, [read("XYZ9B76", 0.8)]) == []  # late and confusable: no new pass
@@ -146,6 +146,24 @@ def test_two_cars_in_view_give_two_passes() -> None:
     out, _ = lg.on_eof()
     got = sorted((p.plate, p.reads) for p in out)
     assert got == [("BRA2E19", 9), ("FZB9581", 8)]
+
+
+def test_ticks_overtaking_reads_of_earlier_frames_do_not_split_a_pass() -> None:
+    lg, _ = logic(gap_s=1.0, tick_lateness_s=3.5)
+    # a source batch of 3 s: its ticks reach the grouping step before its reads
+    items: list[PlateRead | CameraTick] = [read("ABC1234", 0.0)]
+    items += [tick(0.2 * i) for i in range(1, 16)]
+    items += [read("ABC1234", 0.2 * i) for i in range(1, 16)]
+    assert feed(lg, items) == []
+    out, _ = lg.on_eof()
+    assert [p.reads for p in out] == [16]
+
+
+def test_box_overlap_does_not_join_across_a_time_gap() -> None:
+    lg, _ = logic(gap_s=1.5)
+    feed(lg, [read("AAA1111", 0.0), read("KKK7777", 1.0)])  # same spot, next car
+    out, _ = lg.on_eof()
+    assert sorted(p.plate for p in out) == ["AAA1111", "KKK7777"]
 
 
 def test_misread_frame_joins_by_box_overlap() -> None:
