@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-SCENE_VERSION = 1
+SCENE_VERSION = 2
 WIDTH, HEIGHT, FPS = 1280, 720, 15
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
@@ -53,10 +53,10 @@ class SampleCar:
 
 
 SAMPLE_CARS: tuple[SampleCar, ...] = (
-    SampleCar("BRA2E19", "mercosul", 2.0, 5.0, (176, 32, 40), -0.18),
-    SampleCar("KLM3907", "old", 10.0, 5.0, (40, 70, 150), 0.18),
-    SampleCar("GTV5A42", "mercosul", 18.0, 5.0, (225, 225, 228), -0.18),
-    SampleCar("PXT8164", "old", 26.0, 5.0, (60, 60, 64), 0.18),
+    SampleCar("BRA2E19", "mercosul", 2.0, 4.5, (176, 32, 40), -0.18),
+    SampleCar("KLM3907", "old", 10.0, 4.5, (40, 70, 150), 0.18),
+    SampleCar("GTV5A42", "mercosul", 18.0, 4.5, (225, 225, 228), -0.18),
+    SampleCar("PXT8164", "old", 26.0, 4.5, (60, 60, 64), 0.18),
 )
 SAMPLE_DURATION_S = 34.0
 HOTLIST_PLATE = "GTV5A42"
@@ -206,9 +206,9 @@ def car_placement(car: SampleCar, t: float) -> tuple[float, float, float] | None
         return None
     p = (t - car.enter_s) / car.duration_s
     # slow approach then faster exit, like a car under a gantry camera
-    depth = p**1.8
-    bottom = _HORIZON_Y + 20 + depth * (HEIGHT + 260 - _HORIZON_Y)
-    scale = 0.12 + 0.95 * depth
+    depth = p**1.3
+    bottom = _HORIZON_Y + 40 + depth * (HEIGHT + 200 - _HORIZON_Y)
+    scale = 0.2 + 0.85 * depth
     half_road = _ROAD_TOP_HALF + (_ROAD_BOTTOM_HALF - _ROAD_TOP_HALF) * min(
         1.0, (bottom - _HORIZON_Y) / (HEIGHT - _HORIZON_Y)
     )
