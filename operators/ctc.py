@@ -58,10 +58,10 @@ class Projection:
             "9": self._matrix(index, n, letter=False),
         }
         self._cols["*"] = np.maximum(self._cols["L"], self._cols["9"])
-        used = self._cols["*"].sum(axis=1) > 0
-        gap = (~used).astype(np.float32)
-        gap[blank] = 1.0
-        self._gap = gap
+        # only the few rows of plate characters matter: keep them, fold the rest into the gap
+        used = np.flatnonzero(self._cols["*"].sum(axis=1) > 0)
+        self._rows = used[used != blank]
+        self._cols = {k: m[self._rows] for k, m in self._cols.items()}
 
     @staticmethod
     def _matrix(index: dict[str, int], n: int, *, letter: bool) -> NDArray[np.float32]:
@@ -83,8 +83,9 @@ class Projection:
         self, probs: NDArray[np.float32]
     ) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]]:
         """Per-class character probabilities (T×36 each) and the gap probability (T)."""
-        classes = {k: (probs @ m).astype(np.float64) for k, m in self._cols.items()}
-        gap = (probs @ self._gap).astype(np.float64)
+        sub = probs[:, self._rows].astype(np.float64)
+        classes = {k: sub @ m for k, m in self._cols.items()}
+        gap = np.clip(1.0 - sub.sum(axis=1), 0.0, 1.0)
         return classes, gap
 
 
