@@ -125,6 +125,8 @@ async def export_events(call: Call) -> Response:
     """Up to 10 000 events matching the filters as CSV (audited)."""
     q = call.query(EventQuery)
     rows = await _search(call, q, EXPORT_MAX_ROWS)
+    filters = q.model_dump(mode="json", exclude_none=True)
+    filters["city_id"] = call.user.scope(q.city_id)  # the city actually searched
     buf = io.StringIO()
     cols = ["id", "type", "city_id", "camera_id", "ts", "plate", "confidence", "crop_key"]
     writer = csv.writer(buf)
@@ -138,7 +140,7 @@ async def export_events(call: Call) -> Response:
             "events.export",
             "events",
             call.ip,
-            {"rows": len(rows), "filters": q.model_dump(mode="json", exclude_none=True)},
+            {"rows": len(rows), "filters": filters},
         )
     headers = {"Content-Disposition": 'attachment; filename="events.csv"'}
     return Response(buf.getvalue(), media_type="text/csv", headers=headers)
