@@ -2,7 +2,7 @@
 
 Per camera, on the luma plane:
 
-1. downscale to ``height`` px (area interpolation, which also averages sensor noise away);
+1. downscale to ``height`` px (bilinear) and box-blur 3×3, which averages sensor noise away;
 2. compare with a running-average background (``alpha``); the median difference is removed
    first, so a uniform brightness or exposure change does not count as motion;
 3. threshold, dilate, connected components with a minimum area; masked polygons are ignored;
@@ -129,9 +129,9 @@ class MotionDetector:
         if (sw, sh) != self._size:
             self._size, self._bg = (sw, sh), None
             self._mask = _mask(self.settings, sw, sh)
-        if (sw, sh) == (w, h):
-            return gray
-        return np.asarray(cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
+        if (sw, sh) != (w, h):
+            gray = np.asarray(cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_LINEAR), np.uint8)
+        return np.asarray(cv2.blur(gray, (3, 3)), np.uint8)
 
     def detect(self, frame: Frame) -> MotionResult:
         """Update the background with ``frame`` and report its motion."""
@@ -141,17 +141,18 @@ class MotionDetector:
         if self._bg is None:
             self._bg = small.astype(np.float32)
             return MotionResult(*base, ts=frame.ts, recalibrated=True)
-        delta = small.astype(np.float32) - self._bg
-        delta -= float(np.median(delta[::3, ::3]))
+        delta = small.astype(np.float32)
+        delta -= self._bg
+        delta -= float(np.median(delta[::6, ::6]))
         changed = np.abs(delta) > s.threshold
         if self._mask is not None:
             changed &= ~self._mask
-        fraction = float(changed.mean())
+        fraction = np.count_nonzero(changed) / changed.size
         if fraction > s.recalibrate_fraction:
             self._bg = small.astype(np.float32)
             return MotionResult(*base, ts=frame.ts, recalibrated=True)
         cv2.accumulateWeighted(small, self._bg, s.alpha)
-        if not changed.any():
+        if fraction == 0:
             return MotionResult(*base, ts=frame.ts)
         binary: NDArray[np.uint8] = changed.view(np.uint8)
         if s.dilate:

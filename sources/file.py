@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from gtvision.events import Frame
 from gtvision.sources.decode import (
     EPOCH,
     FrameClock,
@@ -35,8 +37,6 @@ from gtvision.sources.decode import (
     to_frame,
 )
 
-from gtvision.events import Frame
-
 if TYPE_CHECKING:
     from gtvision.config import Settings
 
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 _QUEUE = 8
 _BATCH = 16
+_IDLE_MS = 10  # poll period while the decoder is ahead of nothing (replays are CPU-bound)
 
 
 class _End:
@@ -113,24 +114,28 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
                 rate = float(stream.average_rate or 0) or 25.0
                 anchor = src.start or creation_time(dict(container.metadata)) or EPOCH
                 clock, limiter = FrameClock(anchor=anchor), RateLimiter(src.analysis_fps)
+                progress, done = src.progress, 0
                 for index, vf in enumerate(container.decode(stream)):
+                    done = index + 1
                     pts = pts_seconds(vf, index, rate)
-                    ts = clock.ts(pts)  # anchored at the first frame even when resuming
-                    keep = limiter.keep(pts)
-                    if src.progress is not None:
-                        src.progress(index + 1, total)
-                    if index < resume or not keep:
+                    if index == 0:
+                        clock.ts(pts)  # anchored at the first frame, also when resuming
+                    if progress is not None and index % 10 == 0:
+                        progress(done, total)
+                    if not limiter.keep(pts) or index < resume:
                         continue
                     frame = to_frame(
                         vf,
                         city_id=src.city_id,
                         camera_id=src.camera_id,
                         index=index,
-                        ts=ts,
+                        ts=clock.ts(pts),
                         pts_s=pts,
                     )
                     if not self._put(frame):
                         return
+                if progress is not None:
+                    progress(done, total)
         except Exception as err:  # surfaced on the Bytewax thread by next_batch
             self._put(err)
             return
@@ -172,7 +177,7 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
         if self._head is not None and self._src.realtime:
             return self._due(self._head)
         if not self._done and self._queue.empty():
-            return datetime.now(UTC) + timedelta(milliseconds=2)
+            return datetime.now(UTC) + timedelta(milliseconds=_IDLE_MS)
         return None
 
     def snapshot(self) -> int:
