@@ -13,11 +13,12 @@ from the source stream, so a pass also ends when frames keep coming but plates d
 ``tick_lateness_s`` -- ticks travel on another branch of the dataflow than the reads (which wait
 for the detector), so a tick may overtake the reads of earlier frames of the same source batch;
 the lateness must cover a source batch. A pass whose ``last_seen + gap_s`` is behind the
-watermark is emitted. A replay therefore emits exactly what
-a live run would, whatever the processing speed. Two fallbacks: ``notify_at`` flushes every open
-pass of a camera when nothing at all arrived for ``idle_s`` of wall-clock time (camera gone), and
-end of stream (EOF, e.g. the end of a replayed file) flushes all passes. A pass longer than
-``max_pass_s`` (a parked car) is emitted and a new one starts.
+watermark is emitted. A replay therefore emits exactly what a live run would, whatever the
+processing speed. Two fallbacks: ``notify_at`` flushes every open pass of a camera when nothing
+at all arrived for ``idle_s`` of wall-clock time (camera gone; it must exceed the longest
+processing stall of a source batch, or a slow detector splits passes; replays set it to None and
+rely on event time alone), and end of stream (EOF, e.g. the end of a replayed file) flushes all
+passes. A pass longer than ``max_pass_s`` (a parked car) is emitted and a new one starts.
 
 Late reads (older than the watermark allows) that match a pass emitted less than ``gap_s`` ago
 are dropped instead of opening a duplicate pass.
@@ -75,12 +76,16 @@ class PassConfig:
     iou_window_s: float = 0.5
     tick_lateness_s: float = 3.5
     max_pass_s: float = 120.0
-    idle_s: float = 5.0  # wall-clock
+    idle_s: float | None = 30.0  # wall-clock; None: no wall-clock flush (replays)
     max_reads: int = 64
 
     def __post_init__(self) -> None:
         """Reject nonsensical values."""
-        if self.gap_s <= 0 or self.idle_s <= 0 or self.max_pass_s <= 0:
+        if (
+            self.gap_s <= 0
+            or (self.idle_s is not None and self.idle_s <= 0)
+            or self.max_pass_s <= 0
+        ):
             msg = f"pass times must be > 0, got gap_s={self.gap_s}, idle_s={self.idle_s}"
             raise ValueError(msg)
         if self.max_distance < 0 or self.max_reads < 1:
@@ -177,10 +182,10 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
         return self._flush(), StatefulLogic.DISCARD
 
     def notify_at(self) -> datetime | None:
-        st = self.state
-        if st.last_arrival is None or not (st.open or st.closed):
+        st, idle = self.state, self.config.idle_s
+        if idle is None or st.last_arrival is None or not (st.open or st.closed):
             return None
-        return st.last_arrival + timedelta(seconds=self.config.idle_s)
+        return st.last_arrival + timedelta(seconds=idle)
 
     def snapshot(self) -> PassState:
         return copy.deepcopy(self.state)

@@ -129,6 +129,9 @@ def test_wall_clock_idle_flushes_open_passes() -> None:
     lg, clock = logic(gap_s=1.0, idle_s=5.0)
     feed(lg, [read("QWE4R56", 0.0)])
     assert lg.notify_at() == T0 + timedelta(seconds=5)
+    no_wall, _ = logic(idle_s=None)  # type: ignore[arg-type]
+    feed(no_wall, [read("QWE4R56", 0.0)])
+    assert no_wall.notify_at() is None
     clock.now = T0 + timedelta(seconds=6)
     out, discard = lg.on_notify()
     assert [p.plate for p in out] == ["QWE4R56"]
