@@ -147,7 +147,7 @@ class MotionDetector:
         changed = np.abs(delta) > s.threshold
         if self._mask is not None:
             changed &= ~self._mask
-        fraction = np.count_nonzero(changed) / changed.size
+        fraction = float(np.count_nonzero(changed)) / changed.size
         if fraction > s.recalibrate_fraction:
             self._bg = small.astype(np.float32)
             return MotionResult(*base, ts=frame.ts, recalibrated=True)

@@ -1,0 +1,130 @@
+"""Motion detector, gate and incidents on synthetic videos rendered by ffmpeg."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bytewax.testing import TestingSink, cluster_main, run_main
+
+from gtvision.config import Settings
+from gtvision.events import Box, EventBase, Frame, MotionIncident
+from gtvision.flows.context import FlowContext
+from gtvision.flows.motion import build
+from gtvision.operators.motion import MotionDetector, MotionResult, MotionSettings
+from gtvision.sources.file import FileSource
+from gtvision.sources.testvideo import brightness_step, make_video, moving_box
+
+
+def _incidents(
+    video: Path, *, settings: MotionSettings | None = None, workers: int = 1
+) -> tuple[list[MotionIncident], FlowContext]:
+    out: list[EventBase] = []
+    ms = settings or MotionSettings()
+    ctx = FlowContext(
+        source=FileSource(video, city_id=1, camera_id=7),
+        sink=TestingSink(out),
+        settings=Settings(),
+        replay=True,
+        motion_settings=lambda _cam: ms,
+    )
+    flow = build(ctx)
+    if workers == 1:
+        run_main(flow)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    incidents = [e for e in out if isinstance(e, MotionIncident)]
+    return incidents, ctx
+
+
+@pytest.fixture(scope="module")
+def moving_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Static 2 s, a box crossing for 3 s (t=2..5), static 3 s, with sensor noise."""
+    path = tmp_path_factory.mktemp("motion") / "moving.mp4"
+    return make_video(path, duration=8, filters=[moving_box(2, 5), "noise=alls=10:allf=t"])
+
+
+def test_moving_box_gives_one_incident_matching_the_moving_span(moving_video: Path) -> None:
+    incidents, ctx = _incidents(moving_video)
+    assert len(incidents) == 1, incidents
+    inc = incidents[0]
+    t0 = datetime(1970, 1, 1, tzinfo=UTC)
+    start, end = (inc.start - t0).total_seconds(), (inc.end - t0).total_seconds()
+    assert abs(start - 2.0) <= 0.5, start
+    assert abs(end - 5.0) <= 0.5, end
+    assert (inc.city_id, inc.camera_id) == (1, 7)
+    assert inc.peak_score > 0
+    assert inc.box is not None and inc.box.y1 < 180 < inc.box.y2  # the box runs at mid-height
+    # gate: static spans skipped, moving span passed (plus the 1 s tail)
+    stats = ctx.gate_stats
+    assert stats.total == 40  # 8 s at the 5 fps analysis cap
+    assert 15 <= stats.passed[7] <= 22, stats
+
+
+def test_static_noisy_scene_with_brightness_step_gives_no_incident(tmp_path: Path) -> None:
+    video = make_video(
+        tmp_path / "static.mp4",
+        duration=8,
+        filters=["noise=alls=20:allf=t", brightness_step(4.0, 0.25)],
+    )
+    incidents, ctx = _incidents(video)
+    assert incidents == []
+    assert ctx.gate_stats.skip_rate() == 1.0
+
+
+def test_masked_region_motion_is_ignored(moving_video: Path) -> None:
+    band = ((0.0, 0.25), (1.0, 0.25), (1.0, 0.8), (0.0, 0.8))  # covers the box's path
+    incidents, _ = _incidents(moving_video, settings=MotionSettings(masks=(band,)))
+    assert incidents == []
+
+
+def test_two_workers_never_exchange_frames(moving_video: Path) -> None:
+    # Frame refuses pickling: the flow would fail if a frame crossed workers; incidents
+    # (keyed by camera) do cross, as light MotionResults.
+    incidents, _ = _incidents(moving_video, workers=2)
+    assert len(incidents) == 1
+
+
+def _frame(gray: np.ndarray, index: int) -> Frame:
+    ts = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=index / 5)
+    h, w = gray.shape
+    return Frame(city_id=1, camera_id=2, index=index, ts=ts, gray=gray, width=w, height=h)
+
+
+def test_detector_box_in_full_resolution_pixels_and_global_change_recalibrates() -> None:
+    base = np.full((720, 1280), 100, np.uint8)
+    det = MotionDetector(MotionSettings())
+    assert det.detect(_frame(base, 0)).recalibrated
+    moved = base.copy()
+    moved[300:420, 600:760] = 230
+    r = det.detect(_frame(moved, 1))
+    assert r.motion and len(r.boxes) == 1
+    (box,) = r.boxes
+    assert abs(box.x1 - 600) <= 16 and abs(box.x2 - 760) <= 16
+    assert abs(box.y1 - 300) <= 16 and abs(box.y2 - 420) <= 16
+    # a uniform brightness jump is compensated: no motion, no recalibration
+    brighter = base + np.uint8(40)
+    r = det.detect(_frame(brighter, 2))
+    assert not r.recalibrated
+    assert not r.motion
+    # lights on from one side: a non-uniform change of most of the picture recalibrates
+    ramp = np.linspace(0, 150, base.shape[1])[None, :]
+    lit = np.clip(base + ramp, 0, 255).astype(np.uint8)
+    assert det.detect(_frame(lit, 3)).recalibrated
+    assert not det.detect(_frame(lit, 4)).motion
+
+
+def test_motion_result_is_light_and_frame_refuses_pickling() -> None:
+    gray = np.zeros((720, 1280), np.uint8)
+    r = MotionResult(1, 2, 3, datetime(2024, 1, 1, tzinfo=UTC), (Box(x1=0, y1=0, x2=5, y2=5),))
+    assert len(pickle.dumps(r)) < 1000
+    with pytest.raises(TypeError, match="must not be pickled"):
+        pickle.dumps(_frame(gray, 0))
+
+
+def test_invalid_mask_is_rejected_with_its_value() -> None:
+    with pytest.raises(ValueError, match=r"\[\(0.0, 0.0\), \(2.0, 0.0\)"):
+        MotionSettings(masks=(((0.0, 0.0), (2.0, 0.0), (1.0, 1.0)),))
