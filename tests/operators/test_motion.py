@@ -57,7 +57,8 @@ def test_moving_box_gives_one_incident_matching_the_moving_span(moving_video: Pa
     assert abs(end - 5.0) <= 0.5, end
     assert (inc.city_id, inc.camera_id) == (1, 7)
     assert inc.peak_score > 0
-    assert inc.box is not None and inc.box.y1 < 180 < inc.box.y2  # the box runs at mid-height
+    assert inc.box is not None
+    assert inc.box.y1 < 180 < inc.box.y2
     # gate: static spans skipped, moving span passed (plus the 1 s tail)
     stats = ctx.gate_stats
     assert stats.total == 40  # 8 s at the 5 fps analysis cap
@@ -101,10 +102,13 @@ def test_detector_box_in_full_resolution_pixels_and_global_change_recalibrates()
     moved = base.copy()
     moved[300:420, 600:760] = 230
     r = det.detect(_frame(moved, 1))
-    assert r.motion and len(r.boxes) == 1
+    assert r.motion
+    assert len(r.boxes) == 1
     (box,) = r.boxes
-    assert abs(box.x1 - 600) <= 16 and abs(box.x2 - 760) <= 16
-    assert abs(box.y1 - 300) <= 16 and abs(box.y2 - 420) <= 16
+    assert abs(box.x1 - 600) <= 16
+    assert abs(box.x2 - 760) <= 16
+    assert abs(box.y1 - 300) <= 16
+    assert abs(box.y2 - 420) <= 16
     # a uniform brightness jump is compensated: no motion, no recalibration
     brighter = base + np.uint8(40)
     r = det.detect(_frame(brighter, 2))
