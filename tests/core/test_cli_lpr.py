@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from gtvision.config import load_settings
+from gtvision.models.store import pull
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
+
+
+@pytest.fixture(scope="module")
+def env() -> dict[str, str]:
+    path = load_settings().models_path
+    pull(path)
+    return {**os.environ, "GTV_MODEL_DIR": str(path)}
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gtvision.cli", "lpr", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_lpr_read_prints_one_json_line_per_image(env: dict[str, str], tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((480, 640, 3), 128, dtype=np.uint8))
+    images = [str(DATA / "JSG9648.jpg"), str(blank), str(DATA / "HPM9362.jpg")]
+    proc = _run(env, "read", *images)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 3
+    docs = [json.loads(line) for line in lines]
+    assert [d["image"] for d in docs] == images
+    assert set(docs[0]) == {"image", "plates", "ms"}
+    assert docs[1]["plates"] == []
+    assert docs[0]["plates"][0]["text"] == "JSG9648"
+    assert docs[2]["plates"][0]["text"] == "HPM9362"
+    for doc in docs:
+        assert isinstance(doc["ms"], int)
+        assert doc["ms"] >= 0
+        confs = [p["confidence"] for p in doc["plates"]]
+        assert confs == sorted(confs, reverse=True)
+        for plate in doc["plates"]:
+            assert set(plate) == {"text", "confidence", "box", "candidates"}
+            assert 0.0 <= plate["confidence"] <= 1.0
+            x1, y1, x2, y2 = plate["box"]
+            assert x1 < x2
+            assert y1 < y2
+            assert plate["candidates"][0]["text"] == plate["text"]
+            assert {"text", "confidence", "char_confidences"} <= set(plate["candidates"][0])
+
+
+def test_lpr_read_missing_image(env: dict[str, str]) -> None:
+    proc = _run(env, "read", "/nonexistent/x.jpg")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == "gtvision: cannot read image /nonexistent/x.jpg"
+
+
+def test_lpr_eval_on_a_small_benchmark(env: dict[str, str], tmp_path: Path) -> None:
+    for name in ("HPM9362", "OUQ6314"):
+        (tmp_path / f"{name}.jpg").symlink_to(DATA / f"{name}.jpg")
+        (tmp_path / f"{name}.txt").write_text((DATA / f"{name}.txt").read_text())
+    proc = _run(env, "eval", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "images: 2" in out
+    assert "exact: 50.0% (1/2)" in out
+    assert "detection recall @IoU>=0.5: 100.0%" in out
+    assert "Q→O ×1" in out
+    assert "ms/image:" in out
+    assert "2/2" in proc.stderr  # the progress bar
+
+
+def test_lpr_eval_empty_dir(env: dict[str, str], tmp_path: Path) -> None:
+    proc = _run(env, "eval", str(tmp_path))
+    assert proc.returncode == 1
+    assert "no ground-truth" in proc.stderr
