@@ -10,7 +10,9 @@ from gtvision.web import (
     routes_hotlists,
     routes_ops,
     routes_stream,
+    routes_ui,
 )
+import redis.asyncio as aioredis
 from gtvision.web.hub import FeedReaderLike
 from gtvision.web.middleware import BodyLimit, Metrics, RateLimit
 from gtvision.web.problems import (
@@ -35,6 +37,7 @@ ROUTES: list[BaseRoute] = [
     *routes_events.ROUTES,
     *routes_hotlists.ROUTES,
     *routes_stream.ROUTES,
+    *routes_ui.ROUTES,
 ]
 
 
@@ -43,10 +46,11 @@ def create_app(
     *,
     feed: FeedReaderLike | None = None,
     store: ObjectStoreLike | None = None,
+    redis_client: aioredis.Redis | None = None,
 ) -> Starlette:
-    """The API app; ``feed``/``store`` default to the ones ``settings`` configure."""
+    """The API app; ``feed``/``store``/``redis_client`` default to what ``settings`` configure."""
     settings = settings or load_settings()
-    base_lifespan = lifespan_for(settings, feed=feed, store=store)
+    base_lifespan = lifespan_for(settings, feed=feed, store=store, redis_client=redis_client)
     app = Starlette(
         routes=ROUTES,
         middleware=[

@@ -107,12 +107,16 @@ def lifespan_for(
     *,
     feed: FeedReaderLike | None = None,
     store: ObjectStoreLike | None = None,
+    redis_client: aioredis.Redis | None = None,
 ) -> Any:
-    """Lifespan opening the Postgres pool, Redis, store and SSE hub; closing them after."""
+    """Lifespan opening the Postgres pool, Redis, store and SSE hub; closing them after.
+
+    ``redis_client`` replaces ``GTV_REDIS_URL`` (``gtvision demo`` passes an in-process one).
+    """
     if not settings.database_url:
         msg = "invalid configuration: GTV_DATABASE_URL='': the web API needs PostgreSQL"
         raise ConfigError(msg)
-    if not settings.redis_url:
+    if not settings.redis_url and redis_client is None:
         msg = "invalid configuration: GTV_REDIS_URL='': the web API needs Redis"
         raise ConfigError(msg)
 
@@ -127,7 +131,7 @@ def lifespan_for(
             open=False,
         )
         await pool.open(wait=True, timeout=30)
-        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        client = redis_client or aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
         tokens = TokenIssuer(jwt_secret(settings), settings.jwt_ttl_s, settings.stream_token_ttl_s)
         the_store = store if store is not None else _default_store(settings)
         own_feed = _default_feed(settings) if feed is None else None

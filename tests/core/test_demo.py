@@ -1,0 +1,130 @@
+"""``gtvision demo`` end to end: a subprocess on a fresh data dir, its SSE feed, Ctrl-C.
+
+One demo process serves the whole module (starting it costs the first-run work: initdb, the
+sample video, model load). The order of the tests is the order of a user's session.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from gtvision.sources.synthetic import HOTLIST_PLATE, SAMPLE_CARS
+
+from .demo_process import DemoProcess, sse_events, start_demo
+
+pytestmark = pytest.mark.slow
+FIRST_EVENTS_S = 90.0
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    running = start_demo(data_dir)
+    yield running
+    if running.proc.poll() is None:
+        running.proc.kill()
+        running.proc.wait(10)
+
+
+def test_plate_pass_and_hotlist_alert_on_sse(demo: DemoProcess) -> None:
+    demo.wait_for_line(r"ready in", 120)
+    plates = {c.plate for c in SAMPLE_CARS}
+    with httpx.Client(base_url=demo.base_url, timeout=10) as client:
+        token = demo.login(client)
+        me = client.get("/cities", headers={"Authorization": f"Bearer {token}"}).json()
+        cities = me if isinstance(me, list) else me.get("items", [])
+        city_id = next(c["id"] for c in cities if c["name"] == "Demo City")
+        remaining = FIRST_EVENTS_S - (time.monotonic() - demo.started)
+        passes: list[str] = []
+        alerts: list[str] = []
+        for kind, payload in sse_events(client, token, city_id, remaining):
+            if kind == "lpr.detected":
+                passes.append(str(payload["plate"]))
+            elif kind == "alert.triggered":
+                alerts.append(str(payload["plate"]))
+            if plates & set(passes) and HOTLIST_PLATE in alerts:
+                break
+    elapsed = time.monotonic() - demo.started
+    assert plates & set(passes), f"no sample plate within {elapsed:.0f} s: passes {passes}"
+    assert HOTLIST_PLATE in alerts, f"no alert for {HOTLIST_PLATE} in {elapsed:.0f} s: {alerts}"
+    assert set(passes) <= plates, f"passes with plates not in the video: {passes}"
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def test_operator_page_shows_plates(demo: DemoProcess) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    demo.wait_for_line(r"ready in", 120)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 800})
+            page.goto(demo.base_url + "/")
+            page.fill("#login-user", "admin")
+            page.fill("#login-password", demo.password())
+            page.click("#login button[type=submit]")
+            expect(page.locator("#status")).to_have_text("live", timeout=15_000)
+            cards = page.locator("#feed .card")
+            expect(cards.first).to_be_visible(timeout=60_000)
+            plate = cards.first.locator(".plate").inner_text()
+            assert plate in {c.plate for c in SAMPLE_CARS}, plate
+            expect(cards.first.locator("img.crop")).to_have_attribute(
+                "src", re.compile(r"/files/"), timeout=10_000
+            )
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ARTIFACTS / "operator.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "operator.png").stat().st_size > 10_000
+
+
+def test_sigint_stops_everything(demo: DemoProcess) -> None:
+    assert demo.postgres_processes(), "the embedded PostgreSQL should be running before Ctrl-C"
+    began = time.monotonic()
+    code = demo.interrupt(timeout_s=10)
+    assert code == 0, demo.output()
+    assert time.monotonic() - began < 10
+    left = demo.postgres_processes()
+    assert not left, f"postgres processes left after Ctrl-C: {[p.pid for p in left]}"
+    assert "stopped." in demo.output()
+
+
+def test_second_run_reuses_data(demo: DemoProcess) -> None:
+    again = start_demo(demo.data_dir)
+    try:
+        again.wait_for_line(r"ready in", 60)
+        out = again.output()
+        assert "password '" not in out, "the admin password is printed only on the first run"
+        assert "generated in" not in out, "the sample video is reused"
+        with httpx.Client(base_url=again.base_url, timeout=10) as client:
+            client.post(
+                "/auth/login", json={"username": "admin", "password": demo.password()}
+            ).raise_for_status()
+    finally:
+        assert again.interrupt(timeout_s=10) == 0
+    assert not again.postgres_processes()
+
+
+def test_video_cached_under_data_dir(demo: DemoProcess) -> None:
+    videos = list((demo.data_dir / "samples").glob("*.mp4"))
+    assert len(videos) == 1, videos
+    assert videos[0].stat().st_size > 100_000
+    assert Path(demo.data_dir / "pg" / "PG_VERSION").exists()
