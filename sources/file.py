@@ -5,8 +5,9 @@ dropping: a replay must see every frame the live flow would), the Bytewax thread
 is ready (``next_batch`` never blocks; ``next_awake`` paces). With ``realtime=True`` frames are
 released at their presentation time.
 
-Resuming: the partition's snapshot is the index of the next frame to emit (indices count every
-decoded frame, before the analysis-rate cap), so a flow restarted from a Bytewax recovery
+Resuming: the partition's snapshot is the index of the next frame to emit (a frame's index is
+its position in the stream, ``round((pts - first_pts) × frame rate)``, whatever is decoded or
+capped), so a flow restarted from a Bytewax recovery
 snapshot continues where it stopped; earlier frames are decoded and discarded.
 
 Times are deterministic (see :mod:`gtvision.sources.decode`): the anchor is ``start`` if given,
@@ -114,12 +115,15 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
                 rate = float(stream.average_rate or 0) or 25.0
                 anchor = src.start or creation_time(dict(container.metadata)) or EPOCH
                 clock, limiter = FrameClock(anchor=anchor), RateLimiter(src.analysis_fps)
-                progress, done = src.progress, 0
-                for index, vf in enumerate(container.decode(stream)):
-                    done = index + 1
-                    pts = pts_seconds(vf, index, rate)
-                    if index == 0:
+                progress, done, index, pts0 = src.progress, 0, -1, 0.0
+                for vf in container.decode(stream):
+                    pts = pts_seconds(vf, done, rate)
+                    if done == 0:
                         clock.ts(pts)  # anchored at the first frame, also when resuming
+                        pts0 = pts
+                    done += 1
+                    # the frame's position in the stream (stable with keyframes-only decoding)
+                    index = max(index + 1, round((pts - pts0) * rate))
                     if progress is not None and index % 10 == 0:
                         progress(done, total)
                     if not limiter.keep(pts) or index < resume:
