@@ -4,6 +4,22 @@
 * Redis: database index 0 of the local server with a per-session key prefix.
 * RabbitMQ: a per-session vhost created and deleted with ``rabbitmqctl``.
 * S3: moto's ``ThreadedMotoServer`` on a free port, used through the ``minio`` SDK.
+* RTSP: ``tests/rtsp_server.py`` (GStreamer rtsp-server, run by Debian's ``/usr/bin/python3``)
+  relays ``rtsp://127.0.0.1:PORT/pub/NAME`` (publish) to ``rtsp://127.0.0.1:PORT/NAME`` (read)
+  without re-encoding; Debian ``ffmpeg`` publishes.
+
+RTSP fixture API (stable; sources tests depend on it):
+
+* ``rtsp_server`` (session) / ``own_rtsp_server`` (per test, safe to kill): an
+  :class:`RtspServer` with ``.port``, ``.url(name)``, ``.publish_url(name)``, ``.kill()``,
+  ``.start()``, ``.restart()`` (same port) and ``.running``.
+* ``rtsp_publisher(name, server=None, size="1280x720", rate=15, gop=15)``: starts
+  ``ffmpeg -re -f lavfi -i testsrc ... libx264 ultrafast zerolatency -g 15`` publishing NAME and
+  waits until NAME is readable; returns a :class:`Publisher` with ``.url`` (read URL),
+  ``.kill()``, ``.start()``, ``.restart()``, ``.running``, ``.wait_ready()``.
+* ``publish_file(path, name, loop=True, server=None)``: the same for a video file (H.264 is
+  copied, anything else is encoded with libx264).
+* Every publisher is killed at the end of the test that started it.
 
 A fixture whose service cannot start fails with a message naming what is missing; nothing is
 skipped silently. ``GTV_TEST_PG_ADMIN``, ``GTV_TEST_REDIS`` and ``GTV_TEST_AMQP_HOST`` override
@@ -13,12 +29,15 @@ the defaults.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -189,3 +208,259 @@ def service_env(
         }
     )
     return env
+
+
+# ---- RTSP ------------------------------------------------------------------------------------
+
+RTSP_LAUNCHER = Path(__file__).with_name("rtsp_server.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"]
+_RTSP_PACKAGES = (
+    "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good "
+    "gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav"
+)
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def rtsp_status(url: str, timeout: float = 5.0) -> int:
+    """Status code of an RTSP DESCRIBE of ``url`` (0 when the server does not answer)."""
+    parts = urlsplit(url)
+    request = f"DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n"
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 554), timeout=timeout) as s:
+            s.sendall(request.encode())
+            head = s.recv(256).decode("latin-1")
+    except OSError:
+        return 0
+    fields = head.split(" ", 2)
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+
+
+@dataclass
+class RtspServer:
+    """One ``tests/rtsp_server.py`` process on ``127.0.0.1:port``."""
+
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, name: str) -> str:
+        """Where readers read NAME."""
+        return f"rtsp://127.0.0.1:{self.port}/{name}"
+
+    def publish_url(self, name: str) -> str:
+        """Where a publisher pushes NAME."""
+        return f"rtsp://127.0.0.1:{self.port}/pub/{name}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the launcher and wait for its ``READY`` line; fail clearly if it cannot."""
+        if self.running:
+            return
+        if not Path(SYSTEM_PYTHON).exists():
+            pytest.fail(f"{SYSTEM_PYTHON} is missing: install the Debian packages {_RTSP_PACKAGES}")
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [SYSTEM_PYTHON, str(RTSP_LAUNCHER), "--port", str(self.port)],
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = ""
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if select.select([self.proc.stdout], [], [], 0.2)[0]:
+                line = self.proc.stdout.readline().decode(errors="replace")
+                break
+        if not line.startswith("READY") or rtsp_status(self.url("_probe_")) == 0:
+            self.kill()
+            pytest.fail(
+                f"RTSP test server did not start on 127.0.0.1:{self.port} "
+                f"(needs Debian packages {_RTSP_PACKAGES}): {_tail(self.log)}"
+            )
+
+    def kill(self) -> None:
+        """Kill the server at once (clients see the connection drop)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def restart(self) -> None:
+        """Kill and start again on the same port."""
+        self.kill()
+        self.start()
+
+
+def _start_rtsp_server(tmp: Path) -> RtspServer:
+    port = free_port()
+    server = RtspServer(port=port, log=tmp / f"rtsp-{port}.log")
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def rtsp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtspServer]:
+    """The shared RTSP relay (do not kill it: use ``own_rtsp_server`` for that)."""
+    server = _start_rtsp_server(tmp_path_factory.mktemp("rtsp"))
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def own_rtsp_server(tmp_path: Path) -> Iterator[RtspServer]:
+    """A private RTSP relay for one test, which may kill and restart it."""
+    server = _start_rtsp_server(tmp_path)
+    yield server
+    server.kill()
+
+
+@dataclass
+class Publisher:
+    """An ``ffmpeg`` process publishing one NAME to an :class:`RtspServer`."""
+
+    server: RtspServer
+    name: str
+    input_args: list[str]
+    codec_args: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The read URL of this stream."""
+        return self.server.url(self.name)
+
+    @property
+    def running(self) -> bool:
+        """Whether ffmpeg is alive."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, *, wait: bool = True) -> None:
+        """Start ffmpeg; with ``wait`` block until the stream is readable."""
+        if self.running:
+            return
+        exe = shutil.which("ffmpeg")
+        if exe is None:
+            pytest.fail("ffmpeg is not installed: install the Debian package ffmpeg")
+        cmd = [
+            exe, "-hide_banner", "-nostdin", "-loglevel", "warning", "-re", *self.input_args,
+            "-an", *self.codec_args, "-rtsp_transport", "tcp", "-f", "rtsp",
+            self.server.publish_url(self.name),
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Block until a reader can DESCRIBE the stream; fail with ffmpeg's log otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                pytest.fail(f"ffmpeg publishing {self.name} exited: {_tail(self.log)}")
+            if rtsp_status(self.url) == 200:
+                return
+            time.sleep(0.2)
+        pytest.fail(f"stream {self.url} not readable after {timeout}s: {_tail(self.log)}")
+
+    def kill(self) -> None:
+        """Kill ffmpeg at once (the server drops the stream and its readers)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def restart(self, *, wait: bool = True) -> None:
+        """Kill and publish again under the same NAME."""
+        self.kill()
+        self.start(wait=wait)
+
+
+def _is_h264(path: Path) -> bool:
+    import av
+
+    with av.open(str(path)) as container:
+        return bool(container.streams.video) and container.streams.video[0].codec.name == "h264"
+
+
+@dataclass
+class _Publishers:
+    """Publishers started by one test, all killed at its end."""
+
+    default_server: RtspServer
+    logs: Path
+    started: list[Publisher] = field(default_factory=list)
+
+    def launch(
+        self, server: RtspServer | None, name: str, inputs: list[str], codec: list[str], wait: bool
+    ) -> Publisher:
+        pub = Publisher(
+            server=server or self.default_server,
+            name=name,
+            input_args=inputs,
+            codec_args=codec,
+            log=self.logs / f"publish-{name}.log",
+        )
+        self.started.append(pub)
+        pub.start(wait=wait)
+        return pub
+
+    def kill_all(self) -> None:
+        for pub in self.started:
+            pub.kill()
+
+
+@pytest.fixture
+def rtsp_publisher(rtsp_server: RtspServer, tmp_path: Path) -> Iterator[Callable[..., Publisher]]:
+    """Factory: publish ffmpeg's synthetic ``testsrc`` as NAME (1280x720@15, GOP 15)."""
+    pubs = _Publishers(rtsp_server, tmp_path)
+
+    def publish(
+        name: str,
+        server: RtspServer | None = None,
+        size: str = "1280x720",
+        rate: int = 15,
+        gop: int = 15,
+        wait: bool = True,
+    ) -> Publisher:
+        inputs = ["-f", "lavfi", "-i", f"testsrc=size={size}:rate={rate}"]
+        return pubs.launch(server, name, inputs, [*X264, "-g", str(gop)], wait)
+
+    yield publish
+    pubs.kill_all()
+
+
+@pytest.fixture
+def publish_file(rtsp_server: RtspServer, tmp_path: Path) -> Iterator[Callable[..., Publisher]]:
+    """Factory: publish a video file as NAME in real time (looped by default)."""
+    pubs = _Publishers(rtsp_server, tmp_path)
+
+    def publish(
+        path: str | Path,
+        name: str,
+        loop: bool = True,
+        server: RtspServer | None = None,
+        wait: bool = True,
+    ) -> Publisher:
+        path = Path(path)
+        if not path.is_file():
+            pytest.fail(f"video file to publish does not exist: {path}")
+        codec = ["-c:v", "copy"] if _is_h264(path) else X264
+        inputs = [*(["-stream_loop", "-1"] if loop else []), "-i", str(path)]
+        return pubs.launch(server, name, inputs, codec, wait)
+
+    yield publish
+    pubs.kill_all()
