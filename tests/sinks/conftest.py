@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from gtvision.events import MotionIncident, PlatePass
 from gtvision.sinks.feed import RedisFeed
 from gtvision.sinks.objects import S3ObjectStore
 
-from gtvision.events import MotionIncident, PlatePass
-
-from ..conftest import free_port
+from ..conftest import RedisTarget, S3Target, free_port
 from .services import PrivatePostgres, PrivateRabbit
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -48,7 +48,7 @@ def motion(i: int, city: int = 12, camera: int = 4) -> MotionIncident:
 
 
 @pytest.fixture
-def feed_prefix(redis_target) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def feed_prefix(redis_target: RedisTarget) -> Iterator[str]:
     """A Redis key prefix private to one test."""
     prefix = f"{redis_target.prefix}{uuid.uuid4().hex[:8]}:"
     yield prefix
@@ -59,7 +59,7 @@ def feed_prefix(redis_target) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def redis_feed(redis_target, feed_prefix: str) -> Iterator[RedisFeed]:  # type: ignore[no-untyped-def]
+def redis_feed(redis_target: RedisTarget, feed_prefix: str) -> Iterator[RedisFeed]:
     """A RedisFeed on the test prefix."""
     feed = RedisFeed(redis_target.url, feed_prefix)
     yield feed
@@ -67,7 +67,7 @@ def redis_feed(redis_target, feed_prefix: str) -> Iterator[RedisFeed]:  # type: 
 
 
 @pytest.fixture
-def s3_store(s3_target) -> S3ObjectStore:  # type: ignore[no-untyped-def]
+def s3_store(s3_target: S3Target) -> S3ObjectStore:
     """The object store on moto."""
     return S3ObjectStore(
         s3_target.endpoint, s3_target.access_key, s3_target.secret_key, s3_target.bucket

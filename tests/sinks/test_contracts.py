@@ -13,11 +13,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from gtvision.events import MotionIncident, PlatePass, parse_event
 from gtvision.sinks.feed import MemoryFeed, RedisFeed, parse_stream_id
 from gtvision.sinks.objects import LocalObjectStore, S3ObjectStore, check_key, object_key
 from gtvision.sinks.outbox import enqueue, routing_key
 
-from gtvision.events import MotionIncident, PlatePass, parse_event
+from ..conftest import RedisTarget, S3Target
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -76,7 +78,7 @@ def test_stream_id_parsing() -> None:
         parse_stream_id("x-1")
 
 
-async def test_redis_feed_publish_read_after_and_dedupe(redis_target) -> None:  # type: ignore[no-untyped-def]
+async def test_redis_feed_publish_read_after_and_dedupe(redis_target: RedisTarget) -> None:
     prefix = f"{redis_target.prefix}{uuid.uuid4().hex[:6]}:"
     feed = RedisFeed(redis_target.url, prefix, maxlen=100)
     try:
@@ -103,7 +105,7 @@ async def test_redis_feed_publish_read_after_and_dedupe(redis_target) -> None:  
         feed.close()
 
 
-async def test_redis_feed_trim_detected(redis_target) -> None:  # type: ignore[no-untyped-def]
+async def test_redis_feed_trim_detected(redis_target: RedisTarget) -> None:
     prefix = f"{redis_target.prefix}{uuid.uuid4().hex[:6]}:"
     feed = RedisFeed(redis_target.url, prefix, maxlen=100)
     try:
@@ -169,7 +171,7 @@ def test_local_store_roundtrip_and_signature(tmp_path: Path) -> None:
         store.get("1/2/x.jpg")
 
 
-def test_s3_store_presigned_url_is_readable(s3_target) -> None:  # type: ignore[no-untyped-def]
+def test_s3_store_presigned_url_is_readable(s3_target: S3Target) -> None:
     store = S3ObjectStore(
         s3_target.endpoint, s3_target.access_key, s3_target.secret_key, s3_target.bucket
     )

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import redis
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, run_main
+
+from gtvision.events import parse_event
 from gtvision.sinks.feed import RedisFeed, stream_key
 from gtvision.sinks.objects import S3ObjectStore, object_key
 from gtvision.sinks.postgres import EventSink, EventWriter, open_pool
 
-from gtvision.events import parse_event
-
+from ..conftest import RedisTarget
 from .conftest import motion, plate_pass
 
 
@@ -31,8 +34,8 @@ def test_writer_is_idempotent_and_links_crops(
     s3_store: S3ObjectStore,
     redis_feed: RedisFeed,
     feed_prefix: str,
-    redis_target,
-) -> None:  # type: ignore[no-untyped-def]
+    redis_target: RedisTarget,
+) -> None:
     events = [plate_pass(i) for i in range(10)] + [motion(i) for i in range(5)]
     with open_pool(fresh_pg_dsn) as pool:
         writer = EventWriter(pool, s3_store, redis_feed)
@@ -54,14 +57,14 @@ def test_writer_is_idempotent_and_links_crops(
     stored = parse_event(payload)
     assert stored == events[2].model_copy(update={"crop_jpeg": None, "crop_key": crop_key})
     assert plate == "ABC0002"
-    entry = client.xrange(stream_key(feed_prefix, 12), stream_id, stream_id)
+    entry: Any = client.xrange(stream_key(feed_prefix, 12), stream_id, stream_id)
     assert entry[0][1]["id"] == events[2].id
     client.close()
 
 
 def test_crash_between_publish_and_stream_id_does_not_duplicate(
-    fresh_pg_dsn: str, redis_feed: RedisFeed, feed_prefix: str, redis_target
-) -> None:  # type: ignore[no-untyped-def]
+    fresh_pg_dsn: str, redis_feed: RedisFeed, feed_prefix: str, redis_target: RedisTarget
+) -> None:
     events = [motion(i) for i in range(4)]
     with open_pool(fresh_pg_dsn) as pool:
         EventWriter(pool, None, redis_feed).write(events)
