@@ -27,13 +27,13 @@ import cv2
 import numpy as np
 from bytewax import operators as op
 from bytewax.dataflow import Stream, operator
+from numpy.typing import NDArray
+
+from gtvision.events import Box, Frame, PlateCandidate, PlateRead
 from gtvision.models.ocr import OCR_NAME, PlateOCR
 from gtvision.models.yolo import PlateBox, PlateDetector
 from gtvision.operators.ctc import Projection, decode
 from gtvision.operators.plates import BRAZIL, PlateFormat, vote
-from numpy.typing import NDArray
-
-from gtvision.events import Box, Frame, PlateCandidate, PlateRead
 
 Image = NDArray[np.uint8]
 
@@ -252,9 +252,16 @@ def to_events(
 class _LazyReader:
     """Builds the reader on first use, on the worker that runs the step."""
 
-    def __init__(self, models_dir: Path, device: str, backend: str, config: ReaderConfig | None):
+    def __init__(
+        self,
+        models_dir: Path,
+        device: str,
+        backend: str,
+        config: ReaderConfig | None,
+        reader: PlateReader | None,
+    ) -> None:
         self._args = (models_dir, device, backend, config)
-        self._reader: PlateReader | None = None
+        self._reader = reader
 
     def __call__(self, frame: Frame) -> list[PlateRead]:
         if self._reader is None:
@@ -276,6 +283,11 @@ def read_plates(
     device: str = "cpu",
     backend: str = "pt",
     config: ReaderConfig | None = None,
+    reader: PlateReader | None = None,
 ) -> Stream[PlateRead]:
-    """Read plates on each frame, on the worker that holds the frame (no exchange)."""
-    return op.flat_map("read", up, _LazyReader(models_dir, device, backend, config))
+    """Read plates on each frame, on the worker that holds the frame (no exchange).
+
+    The reader is built lazily on the worker from ``models_dir``; an already built ``reader``
+    may be passed instead for single-process runs (tests, benchmarks, the demo).
+    """
+    return op.flat_map("read", up, _LazyReader(models_dir, device, backend, config, reader))
