@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import psycopg
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from gtvision.config import Settings, load_settings
 from gtvision.web import (
     routes_admin,
     routes_auth,
@@ -12,22 +20,16 @@ from gtvision.web import (
     routes_stream,
     routes_ui,
 )
-import redis.asyncio as aioredis
 from gtvision.web.hub import FeedReaderLike
 from gtvision.web.middleware import BodyLimit, Metrics, RateLimit
 from gtvision.web.problems import (
     ApiError,
     api_error_handler,
+    data_error_handler,
     http_error_handler,
     server_error_handler,
 )
 from gtvision.web.state import ObjectStoreLike, lifespan_for
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
-
-from gtvision.config import Settings, load_settings
 
 ROUTES: list[BaseRoute] = [
     *routes_ops.ROUTES,
@@ -60,6 +62,7 @@ def create_app(
         ],
         exception_handlers={
             ApiError: api_error_handler,
+            psycopg.DataError: data_error_handler,
             HTTPException: http_error_handler,
             Exception: server_error_handler,
         },

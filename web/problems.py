@@ -104,6 +104,12 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers)
 
 
+async def data_error_handler(request: Request, exc: Exception) -> Response:
+    """PostgreSQL refused a value the models let through (NUL byte, out of range): 422."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return problem(422, f"value refused by the database: {first}", instance=request.url.path)
+
+
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     """Anything unexpected: log it, answer a 500 problem without internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

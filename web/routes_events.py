@@ -12,14 +12,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from starlette.responses import Response
+from starlette.routing import Route
+
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import AckIn, EventQuery
 from gtvision.web.problems import ApiError, not_found
 from gtvision.web.state import AppState
-from starlette.responses import Response
-from starlette.routing import Route
 
 _COLS = (
     "e.id, e.type, e.city_id, e.camera_id, e.ts, e.plate, e.confidence, e.payload, "

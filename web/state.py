@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from gtvision.web.auth import TokenIssuer
-from gtvision.web.hub import FeedReaderLike, Hub
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
 from gtvision.config import ConfigError, Settings
+from gtvision.web.auth import TokenIssuer
+from gtvision.web.hub import FeedReaderLike, Hub
 
 log = logging.getLogger(__name__)
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret

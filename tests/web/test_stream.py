@@ -28,7 +28,7 @@ class Sse:
     data: str
 
 
-async def read_events(resp: httpx.Response, n: int, timeout: float = 10) -> list[Sse]:
+async def read_events(resp: httpx.Response, n: int, wait_s: float = 10) -> list[Sse]:
     """The next ``n`` SSE events of ``resp`` (comments/pings skipped)."""
     out: list[Sse] = []
     fields: dict[str, str] = {}
@@ -46,7 +46,7 @@ async def read_events(resp: httpx.Response, n: int, timeout: float = 10) -> list
                 name, _, value = line.partition(":")
                 fields[name] = value.removeprefix(" ")
 
-    await asyncio.wait_for(run(), timeout)
+    await asyncio.wait_for(run(), wait_s)
     return out
 
 
@@ -109,7 +109,7 @@ async def test_resume_after_disconnect_gets_exactly_the_missed_20_in_order(api: 
             again = await read_events(resp, 20)
             # nothing more than those 20 arrives
             with pytest.raises(TimeoutError):
-                await read_events(resp, 1, timeout=1.5)
+                await read_events(resp, 1, wait_s=1.5)
     assert [e.event for e in again] == ["lpr.detected"] * 20
     assert [next(p.id for p in missed if p.id in e.data) for e in again] == [p.id for p in missed]
     with psycopg.connect(api.settings.database_url) as conn:
@@ -141,9 +141,11 @@ async def test_stream_is_scoped_to_own_city_and_filters(api: Api) -> None:
     app = api.client._transport.app  # type: ignore[attr-defined]
     b = api.world.cities["b"]
     token = await _stream_token(api, "a", Role.ANALYST)
-    async with serve(app) as base, httpx.AsyncClient(timeout=10) as client, subscribe(
-        client, base, query=f"&city_id={b}&types=lpr.detected", token=token
-    ) as resp:
+    async with (
+        serve(app) as base,
+        httpx.AsyncClient(timeout=10) as client,
+        subscribe(client, base, query=f"&city_id={b}&types=lpr.detected", token=token) as resp,
+    ):
         await asyncio.sleep(0.3)
         theirs = passes(api, "b", 3, "theirs")
         ours = passes(api, "a", 2, "ours")
@@ -151,7 +153,7 @@ async def test_stream_is_scoped_to_own_city_and_filters(api: Api) -> None:
         await asyncio.to_thread(api.writer.write, ours)
         got = await read_events(resp, 2)
         with pytest.raises(TimeoutError):
-            await read_events(resp, 1, timeout=1.0)
+            await read_events(resp, 1, wait_s=1.0)
     assert [next(p.id for p in ours if p.id in e.data) for e in got] == [p.id for p in ours]
     for e in got:
         assert f'"city_id":{b}' not in e.data
