@@ -15,12 +15,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, cast
+from urllib.parse import urlsplit
 
 import numpy as np
 
+from gtvision.config import mask_url as _mask_url
 from gtvision.events import CameraEvent, Frame
 
 if TYPE_CHECKING:
@@ -143,8 +146,38 @@ def creation_time(metadata: dict[str, str]) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def offline_reason(err: BaseException) -> tuple[OfflineReason, str]:
-    """Map a connect/read error to a ``camera.offline`` reason and a one-line detail."""
+_USERINFO = re.compile(r"(//[^/@:]*):[^/@]*@")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (also for URLs too broken to parse)."""
+    try:
+        return _mask_url(url)
+    except ValueError:
+        return _USERINFO.sub(r"\1:***@", url)
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a camera stream URL (``None`` when it looks valid)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        return f"malformed URL {mask_url(url)!r}: {err}"
+    if parts.scheme not in {"rtsp", "rtsps"}:
+        return f"expected an rtsp:// or rtsps:// URL, got {mask_url(url)!r}"
+    if not parts.hostname or any(c.isspace() for c in url):
+        return f"malformed URL {mask_url(url)!r}: no host or blanks in it"
+    if port == 0:
+        return f"malformed URL {mask_url(url)!r}: port 0"
+    return None
+
+
+def offline_reason(err: BaseException, elapsed_s: float = 0.0) -> tuple[OfflineReason, str]:
+    """Map a connect/read error to a ``camera.offline`` reason and a one-line detail.
+
+    ``elapsed_s`` is how long the failing call took: failures at the open timeout are timeouts.
+    """
     import av.error
 
     detail = f"{type(err).__name__}: {err}".strip()[:300]
@@ -170,4 +203,7 @@ def offline_reason(err: BaseException) -> tuple[OfflineReason, str]:
         reason = "server_gone"
     else:
         reason = "error"
+    if reason in {"bad_url", "error"} and elapsed_s >= OPEN_TIMEOUT[0] * 0.9:
+        # a server that accepts but never answers ends as "invalid data" after the timeout
+        reason = "timeout"
     return reason, detail

@@ -28,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from gtvision.events import CameraEvent, Frame
 from gtvision.sinks.backoff import Backoff
 from gtvision.sources.cameras import CameraDirectory, CameraRegistry, CameraSpec
 from gtvision.sources.decode import (
@@ -37,12 +39,12 @@ from gtvision.sources.decode import (
     OfflineReason,
     RateLimiter,
     SourceItem,
+    mask_url,
     offline_reason,
     pts_seconds,
     to_frame,
+    url_problem,
 )
-
-from gtvision.events import CameraEvent, Frame
 
 if TYPE_CHECKING:
     import av.container
@@ -129,6 +131,7 @@ class CameraReader:
         return out
 
     def _offline(self, reason: OfflineReason, detail: str) -> None:
+        detail = detail.replace(self.spec.url, mask_url(self.spec.url))
         was_online, self.online = self.online, False
         if was_online or reason != self._last_reason:
             log.warning("camera %s offline (%s): %s", self.spec.camera_id, reason, detail)
@@ -137,7 +140,11 @@ class CameraReader:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            reason, detail = self._session()
+            try:
+                reason, detail = self._session()
+            except Exception as err:  # never let one camera's thread die silently
+                log.exception("camera %s reader failed", self.spec.camera_id)
+                reason, detail = "error", f"{type(err).__name__}: {err}"
             if self._stop.is_set():
                 break
             self._offline(reason, detail)
@@ -147,10 +154,14 @@ class CameraReader:
         """One connection: returns why it ended."""
         import av
 
+        problem = url_problem(self.spec.url)
+        if problem is not None:
+            return "bad_url", problem
+        t0 = time.monotonic()
         try:
             container = av.open(self.spec.url, options=dict(RTSP_OPTIONS), timeout=OPEN_TIMEOUT)
         except Exception as err:
-            return offline_reason(err)
+            return offline_reason(err, time.monotonic() - t0)
         try:
             return self._decode(container)
         except Exception as err:
