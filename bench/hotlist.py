@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from gtvision.operators.hotlist import HotlistEntry, HotlistMatcher
+from gtvision.operators.hotlist import HotlistEntry, HotlistKind, HotlistMatcher
 from gtvision.operators.ocrdist import ocr_distance
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     m = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     rnd = random.Random(1)
-    kinds = ("exact", "wildcard", "fuzzy")
+    kinds: tuple[HotlistKind, ...] = ("exact", "wildcard", "fuzzy")
     entries = []
     for i in range(n):
         kind = kinds[i % 3]
