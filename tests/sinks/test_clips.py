@@ -1,0 +1,112 @@
+"""Event clips: packets from an ffmpeg-made H.264 file through the ring, remuxed, uploaded."""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from gtvision.sinks.clips import ClipRecorder, PacketRing, RingRegistry, remux_mp4
+from gtvision.sinks.objects import S3ObjectStore, object_key
+from gtvision.sources.testvideo import make_video, moving_box
+
+from .conftest import T0, motion
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("clips") / "cam.mp4"
+    return make_video(path, duration=20, size=(320, 180), fps=15, gop=15,
+                      filters=[moving_box(1, 19, speed=10, size=40)])  # fmt: skip
+
+
+def _feed(ring: PacketRing, video: Path, until_s: float = 1e9) -> None:
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        tb = stream.time_base or Fraction(1, 90000)
+        ring.reset(stream)
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            seconds = float(packet.pts * tb)
+            if seconds > until_s:
+                break
+            ring.push(packet, T0 + timedelta(seconds=seconds))
+
+
+def _probe(data: bytes) -> tuple[float, float, bool, int]:
+    """Container duration, decoded frame span, first frame is a keyframe, frame count."""
+    with av.open(io.BytesIO(data), mode="r") as clip:
+        stream = clip.streams.video[0]
+        frames = list(clip.decode(stream))
+        first_key = bool(frames[0].key_frame)
+        tb = stream.time_base or Fraction(1, 90000)
+        pts = [f.pts for f in frames if f.pts is not None]
+        span = float((max(pts) - min(pts)) * tb) + 1 / 15
+        duration = (clip.duration or 0) / 1_000_000
+        return duration, span, first_key, len(frames)
+
+
+def test_ring_keeps_a_keyframe_at_its_start(video: Path) -> None:
+    ring = PacketRing(retain_s=4.0)
+    _feed(ring, video)
+    packets, _ = ring.cut(T0, T0 + timedelta(seconds=30))
+    assert packets[0].keyframe
+    span = (packets[-1].ts - packets[0].ts).total_seconds()
+    assert 4.0 <= span <= 5.1  # retain plus at most one GOP (1 s)
+
+
+def test_clip_remux_plays_with_pre_and_post_roll(video: Path, s3_store: S3ObjectStore) -> None:
+    rings = RingRegistry()
+    event = motion(0, camera=77).model_copy(update={"ts": T0 + timedelta(seconds=10)})
+    linked: list[tuple[str, str]] = []
+    recorder = ClipRecorder(
+        s3_store, lambda eid, key: linked.append((eid, key)),
+        pre_roll_s=3, post_roll_s=4, rings=rings, poll_s=0.05,
+    )  # fmt: skip
+    try:
+        ring = rings.ring(77)
+        _feed(ring, video, until_s=8)
+        assert recorder.request(event)
+        time.sleep(0.3)
+        assert recorder.pending == 1  # waits for the post-roll packets
+        with av.open(str(video)) as container:  # the reader goes on: the rest of the file
+            stream = container.streams.video[0]
+            tb = stream.time_base or Fraction(1, 90000)
+            for packet in container.demux(stream):
+                seconds = float(packet.pts * tb) if packet.pts is not None else 0
+                if seconds > 8:
+                    ring.push(packet, T0 + timedelta(seconds=seconds))
+        deadline = time.monotonic() + 10
+        while not linked and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        recorder.close()
+    key = object_key(event, "mp4")
+    assert linked == [(event.id, key)]
+    duration, span, first_key, frames = _probe(s3_store.get(key))
+    print(f"clip duration {duration:.2f}s, frames span {span:.2f}s (pre 3 + post 4 = 7), {frames}")
+    assert abs(duration - 7.0) <= 1.0
+    assert abs(span - 7.0) <= 1.0
+    assert first_key
+
+
+def test_camera_without_ring_gets_no_clip(s3_store: S3ObjectStore) -> None:
+    recorder = ClipRecorder(s3_store, lambda eid, key: None, rings=RingRegistry())
+    try:
+        assert not recorder.request(motion(1, camera=5))
+    finally:
+        recorder.close()
+
+
+def test_remux_refuses_a_clip_without_keyframe_start(video: Path) -> None:
+    ring = PacketRing()
+    _feed(ring, video, until_s=3)
+    packets, template = ring.cut(T0, T0 + timedelta(seconds=3))
+    with pytest.raises(ValueError, match="keyframe"):
+        remux_mp4(packets[1:], template)
