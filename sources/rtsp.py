@@ -300,7 +300,7 @@ class RtspSource(FixedPartitionedSource[SourceItem, None]):
         shards: int = 1,
         poll_s: float = 2.0,
         reconnect_cap_s: float = 30.0,
-        stall_s: float = 4.0,
+        stall_s: float = 2.0,
         queue_size: int = 4,
     ) -> None:
         if shards < 1:

@@ -156,3 +156,22 @@ def test_bad_cameras_get_clear_events_and_do_not_stop_a_good_one(
         assert not c.events(10, "camera.offline")
     finally:
         silent.close()
+
+
+def test_frozen_publisher_is_reported_stalled_then_offline(
+    rtsp_publisher: Callable[..., Any], collect: Callable[..., Collector]
+) -> None:
+    import signal
+
+    pub = rtsp_publisher("frozen")
+    c = collect(spec(4, pub.url))
+    c.poll_until(lambda _: len(c.frames(4)) >= 3, timeout=15)
+    pub.proc.send_signal(signal.SIGSTOP)
+    try:
+        c.poll_until(lambda _: bool(c.events(4, "camera.stalled")), timeout=8)
+        c.poll_until(lambda _: bool(c.events(4, "camera.offline")), timeout=12)
+    finally:
+        pub.proc.send_signal(signal.SIGCONT)
+    stalled, offline = c.events(4, "camera.stalled")[0], c.events(4, "camera.offline")[0]
+    assert stalled.ts < offline.ts
+    assert offline.reason == "timeout"
