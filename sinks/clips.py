@@ -208,6 +208,7 @@ class ClipRecorder:
         self._rings = rings
         self._poll_s = poll_s
         self._pending: list[_Request] = []
+        self._asked: dict[str, None] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.done: list[str] = []
@@ -218,6 +219,12 @@ class ClipRecorder:
         """Queue a clip of ``event`` if its camera is tapped here; True when queued."""
         if self._rings.get(event.camera_id) is None:
             return False
+        with self._lock:
+            if event.id in self._asked:
+                return False  # re-emitted event: its clip is already queued or made
+            self._asked[event.id] = None
+            while len(self._asked) > 10_000:
+                self._asked.pop(next(iter(self._asked)))
         wait = self._post.total_seconds() + 30.0  # give up waiting for packets after this
         req = _Request(event, event.ts - self._pre, event.ts + self._post, time.monotonic() + wait)
         with self._lock:

@@ -27,16 +27,17 @@ from typing import Any, TypeVar
 import psycopg
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from gtvision.sinks.backoff import Backoff
-from gtvision.sinks.feed import FeedPublisher, make_feed
-from gtvision.sinks.objects import ObjectStore, make_store, object_key
-from gtvision.sinks.outbox import routing_key
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 from urllib3.exceptions import HTTPError
 
 from gtvision.config import Settings
 from gtvision.events import EventBase
+from gtvision.sinks.backoff import Backoff
+from gtvision.sinks.clips import ClipRecorder
+from gtvision.sinks.feed import FeedPublisher, make_feed
+from gtvision.sinks.objects import ObjectStore, make_store, object_key
+from gtvision.sinks.outbox import routing_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,7 +63,16 @@ _INSERT_OUTBOX = """
 INSERT INTO outbox (event_id, routing_key, payload) VALUES (%s, %s, %s)
 ON CONFLICT (event_id) DO NOTHING
 """
-_UNPUBLISHED = "SELECT id::text FROM events WHERE id = ANY(%s::uuid[]) AND stream_id IS NULL"
+_PENDING = """
+SELECT id::text, stream_id IS NULL, clip_key IS NULL FROM events
+WHERE id = ANY(%s::uuid[]) AND (stream_id IS NULL OR clip_key IS NULL)
+"""
+_LINK_CLIP = """
+UPDATE events SET clip_key = %s,
+    payload = CASE WHEN payload ? 'clip_key'
+                   THEN jsonb_set(payload, '{clip_key}', to_jsonb(%s::text)) ELSE payload END
+WHERE id = %s
+"""
 _SET_STREAM = "UPDATE events SET stream_id = %s WHERE id = %s AND stream_id IS NULL"
 
 
@@ -119,6 +129,7 @@ class EventWriter:
         self._cap = backoff_cap_s
         self._sleep = sleep
         self.retries = 0
+        self.clips: ClipRecorder | None = None
 
     def _retry(self, what: str, events: Sequence[EventBase], fn: Callable[[], T]) -> T:
         backoff = Backoff(cap_s=self._cap)
@@ -170,10 +181,20 @@ class EventWriter:
                 ],
             )
 
-    def _unpublished(self, ids: list[str]) -> set[str]:
+    def _pending(self, ids: list[str]) -> tuple[set[str], set[str]]:
+        """Ids of the batch without stream entry, and without clip."""
         with self._pool.connection() as conn:
-            rows = conn.execute(_UNPUBLISHED, (ids,)).fetchall()
-        return {str(r[0]) for r in rows}
+            rows = conn.execute(_PENDING, (ids,)).fetchall()
+        return {str(r[0]) for r in rows if r[1]}, {str(r[0]) for r in rows if r[2]}
+
+    def link_clip(self, event_id: str, key: str) -> None:
+        """Store the clip key of a stored event (called by the clip recorder's thread)."""
+
+        def run() -> None:
+            with self._pool.connection() as conn:
+                conn.execute(_LINK_CLIP, (key, key, event_id))
+
+        self._retry("clip link", [], run)
 
     def _set_stream_ids(self, pairs: list[tuple[str, str]]) -> None:
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -187,14 +208,17 @@ class EventWriter:
         crop_keys = self._upload_crops(unique)
         stored = [(stored_form(e, crop_keys.get(e.id)), crop_keys.get(e.id)) for e in unique]
         self._retry("event insert", unique, lambda: self._insert(stored))
-        feed = self._feed
-        if feed is None:
-            return
-        todo = self._retry(
-            "stream check", unique, lambda: self._unpublished([e.id for e in unique])
+        unpublished, clipless = self._retry(
+            "pending check", unique, lambda: self._pending([e.id for e in unique])
         )
-        pending = [e for e, _ in stored if e.id in todo]
-        if not pending:
+        recorder = self.clips
+        if recorder is not None:
+            for event in unique:
+                if event.id in clipless and "clip_key" in type(event).model_fields:
+                    recorder.request(event)
+        feed = self._feed
+        pending = [e for e, _ in stored if e.id in unpublished]
+        if feed is None or not pending:
             return
         pairs = self._retry(
             "feed publish", pending, lambda: [(feed.publish(e), e.id) for e in pending]
@@ -238,11 +262,13 @@ class EventSink(DynamicSink[EventBase]):
         store_factory: Callable[[], ObjectStore | None] = lambda: None,
         feed_factory: Callable[[], FeedPublisher | None] = lambda: None,
         backoff_cap_s: float = 30.0,
+        clip_rolls_s: tuple[float, float] | None = None,
     ) -> None:
         self._dsn = dsn
         self._store_factory = store_factory
         self._feed_factory = feed_factory
         self._cap = backoff_cap_s
+        self._clip_rolls = clip_rolls_s
 
     @classmethod
     def from_settings(cls, settings: Settings, feed: FeedPublisher | None = None) -> EventSink:
@@ -252,14 +278,20 @@ class EventSink(DynamicSink[EventBase]):
             store_factory=lambda: make_store(settings),
             feed_factory=(lambda: feed) if feed is not None else (lambda: make_feed(settings)),
             backoff_cap_s=settings.reconnect_cap_s,
+            clip_rolls_s=(settings.clip_pre_roll_s, settings.clip_post_roll_s),
         )
 
     def build(
         self, step_id: str, worker_index: int, worker_count: int
     ) -> StatelessSinkPartition[EventBase]:
-        """Open this worker's pool, object store and feed."""
+        """Open this worker's pool, object store, feed and (with rolls set) clip recorder."""
         pool = open_pool(self._dsn)
-        writer = EventWriter(
-            pool, self._store_factory(), self._feed_factory(), backoff_cap_s=self._cap
-        )
-        return _Partition(writer, [pool.close])
+        store = self._store_factory()
+        writer = EventWriter(pool, store, self._feed_factory(), backoff_cap_s=self._cap)
+        closers: list[Callable[[], None]] = []
+        if self._clip_rolls is not None and store is not None and any(self._clip_rolls):
+            pre, post = self._clip_rolls
+            writer.clips = ClipRecorder(store, writer.link_clip, pre_roll_s=pre, post_roll_s=post)
+            closers.append(writer.clips.close)
+        closers.append(pool.close)
+        return _Partition(writer, closers)

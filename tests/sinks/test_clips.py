@@ -13,6 +13,7 @@ import pytest
 
 from gtvision.sinks.clips import ClipRecorder, PacketRing, RingRegistry, remux_mp4
 from gtvision.sinks.objects import S3ObjectStore, object_key
+from gtvision.sinks.postgres import EventWriter, open_pool
 from gtvision.sources.testvideo import make_video, moving_box
 
 from .conftest import T0, motion
@@ -110,3 +111,32 @@ def test_remux_refuses_a_clip_without_keyframe_start(video: Path) -> None:
     packets, template = ring.cut(T0, T0 + timedelta(seconds=3))
     with pytest.raises(ValueError, match="keyframe"):
         remux_mp4(packets[1:], template)
+
+
+def test_stored_event_gets_its_clip_linked(
+    video: Path, s3_store: S3ObjectStore, fresh_pg_dsn: str
+) -> None:
+    rings = RingRegistry()
+    event = motion(0, camera=78).model_copy(update={"ts": T0 + timedelta(seconds=6)})
+    with open_pool(fresh_pg_dsn) as pool:
+        writer = EventWriter(pool, s3_store, None)
+        writer.clips = ClipRecorder(
+            s3_store, writer.link_clip, pre_roll_s=2, post_roll_s=2, rings=rings, poll_s=0.05
+        )
+        _feed(rings.ring(78), video)
+        writer.write([event])
+        writer.write([event])  # re-emitted before the clip is linked: not queued twice
+        deadline = time.monotonic() + 10
+        while len(writer.clips.done) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        writer.clips.close()
+        with pool.connection() as conn:
+            row = conn.execute(
+                "SELECT clip_key, payload->>'clip_key' FROM events WHERE id = %s", (event.id,)
+            ).fetchone()
+    key = object_key(event, "mp4")
+    assert writer.clips.done == [event.id]
+    assert row == (key, key)
+    duration, _, first_key, _ = _probe(s3_store.get(key))
+    assert abs(duration - 4.0) <= 1.0
+    assert first_key
