@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -175,3 +176,42 @@ def test_frozen_publisher_is_reported_stalled_then_offline(
     stalled, offline = c.events(4, "camera.stalled")[0], c.events(4, "camera.offline")[0]
     assert stalled.ts < offline.ts
     assert offline.reason == "timeout"
+
+
+class MutableCameras:
+    """A camera directory the test edits while the source runs (like the cameras table)."""
+
+    def __init__(self, *specs: CameraSpec) -> None:
+        self.specs = list(specs)
+
+    def cameras(self) -> list[CameraSpec]:
+        return list(self.specs)
+
+
+def test_cameras_added_and_removed_while_running(rtsp_publisher: Callable[..., Any]) -> None:
+    pub_a, pub_b = rtsp_publisher("dyn-a"), rtsp_publisher("dyn-b")
+    directory = MutableCameras(spec(20, pub_a.url))
+    c = Collector(RtspSource(directory, poll_s=1.0))
+    try:
+        c.poll_until(lambda _: len(c.frames(20)) >= 3, timeout=15)
+        directory.specs.append(spec(21, pub_b.url))
+        took = c.poll_until(lambda _: bool(c.frames(21)), timeout=5)
+        assert took <= 5
+        reader_b = c.part.readers[21]
+        directory.specs.pop()
+        c.poll_until(lambda _: bool(c.events(21, "camera.offline")), timeout=5)
+        assert c.events(21, "camera.offline")[0].reason == "removed"
+        deadline = time.monotonic() + 8
+        while reader_b.alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not reader_b.alive
+        count_b = len(c.frames(21))
+        before = len(c.frames(20))
+        c.poll_until(lambda _: len(c.frames(20)) >= before + 5, timeout=5)
+        assert len(c.frames(21)) == count_b
+        # camera 20 never stopped: no gap in its frame times while 21 came and went
+        ts = [f.ts for f in c.frames(20)]
+        assert max((b - a).total_seconds() for a, b in itertools.pairwise(ts)) < 1.0
+        assert len(c.events(20, "camera.online")) == 1
+    finally:
+        c.close()
