@@ -18,6 +18,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "core"))
 from demo_process import sse_events, start_demo
+
 from gtvision.sources.synthetic import HOTLIST_PLATE
 
 
@@ -25,7 +26,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gtv-bench-demo-") as tmp:
         data = Path(tmp) / "data"
         demo = start_demo(data)
-        demo.wait_for_line(r"ready in", 180)
+        demo.wait_for_line(r"^ready in", 180)
         first_ready = time.monotonic() - demo.started
         first_pass = first_alert = float("nan")
         with httpx.Client(base_url=demo.base_url, timeout=10) as client:
@@ -44,7 +45,7 @@ def main() -> int:
         code = demo.interrupt(15)
         stop_s = time.monotonic() - t0
         again = start_demo(data)
-        again.wait_for_line(r"ready in", 60)
+        again.wait_for_line(r"^ready in", 60)
         second_ready = time.monotonic() - again.started
         again.interrupt(15)
     print(f"first start (fresh data dir, incl. video + initdb): {first_ready:6.1f} s")

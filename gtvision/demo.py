@@ -298,9 +298,12 @@ def run(settings: Settings, opts: DemoOptions) -> int:
             )
         )
         flow.start()
-        _print_access(settings, opts, demo)
-        say(f"ready in {time.monotonic() - began:.1f} s. Press Ctrl-C to stop.")
-        _serve(settings, opts, feed, store)
+
+        def ready() -> None:
+            _print_access(settings, opts, demo)
+            say(f"ready in {time.monotonic() - began:.1f} s. Press Ctrl-C to stop.")
+
+        _serve(settings, opts, feed, store, ready)
     except KeyboardInterrupt:
         pass
     finally:
@@ -313,7 +316,10 @@ def run(settings: Settings, opts: DemoOptions) -> int:
     return 0 if flow is None or flow.error is None else 1
 
 
-def _serve(settings: Settings, opts: DemoOptions, feed: Any, store: Any) -> None:
+def _serve(
+    settings: Settings, opts: DemoOptions, feed: Any, store: Any, ready: Callable[[], None]
+) -> None:
+    """Run uvicorn in this thread; call ``ready`` once it listens."""
     import uvicorn
 
     from gtvision.web.app import create_app
@@ -328,6 +334,14 @@ def _serve(settings: Settings, opts: DemoOptions, feed: Any, store: Any) -> None
         lifespan="on",
     )
     server = uvicorn.Server(config)
+
+    def announce() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started:
+            ready()
+
+    threading.Thread(target=announce, name="gtv-ready", daemon=True).start()
     server.run()
     if not server.started:
         msg = f"the web server could not start on {opts.host}:{opts.port} (port in use?)"

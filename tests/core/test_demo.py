@@ -7,12 +7,14 @@ sample video, model load). The order of the tests is the order of a user's sessi
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
 from gtvision.sources.synthetic import HOTLIST_PLATE, SAMPLE_CARS
 
 from .demo_process import DemoProcess, sse_events, start_demo
@@ -22,17 +24,21 @@ FIRST_EVENTS_S = 90.0
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    data_dir = tmp_path_factory.mktemp("demo") / "data"
-    running = start_demo(data_dir)
-    yield running
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait(10)
+def demo() -> Iterator[DemoProcess]:
+    # Not tmp_path: pytest prunes old numbered base dirs, and a concurrent pytest run would
+    # delete the data directory under the running PostgreSQL.
+    with tempfile.TemporaryDirectory(prefix="gtv-demo-test-") as tmp:
+        running = start_demo(Path(tmp) / "data")
+        yield running
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait(10)
+        for proc in running.postgres_processes():
+            proc.kill()
 
 
 def test_plate_pass_and_hotlist_alert_on_sse(demo: DemoProcess) -> None:
-    demo.wait_for_line(r"ready in", 120)
+    demo.wait_for_line(r"^ready in", 120)
     plates = {c.plate for c in SAMPLE_CARS}
     with httpx.Client(base_url=demo.base_url, timeout=10) as client:
         token = demo.login(client)
@@ -71,7 +77,7 @@ def test_operator_page_shows_plates(demo: DemoProcess) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
-    demo.wait_for_line(r"ready in", 120)
+    demo.wait_for_line(r"^ready in", 120)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -110,7 +116,7 @@ def test_sigint_stops_everything(demo: DemoProcess) -> None:
 def test_second_run_reuses_data(demo: DemoProcess) -> None:
     again = start_demo(demo.data_dir)
     try:
-        again.wait_for_line(r"ready in", 60)
+        again.wait_for_line(r"^ready in", 60)
         out = again.output()
         assert "password '" not in out, "the admin password is printed only on the first run"
         assert "generated in" not in out, "the sample video is reused"

@@ -69,19 +69,49 @@ async function attachCrop(img, eventId) {
   try {
     const detail = await api(`/events/${encodeURIComponent(eventId)}`);
     const url = detail.crop_url || (detail.urls && detail.urls.crop);
-    if (url) { img.src = url; img.hidden = false; }
+    if (url) { img.src = url; img.classList.remove("pending"); }
   } catch (_) { /* the card stays without picture */ }
 }
 
-function addCard(event) {
+const cameraNames = new Map(); // camera id -> name
+
+function listOf(body) {
+  return Array.isArray(body) ? body : (body && body.items) || [];
+}
+
+async function loadCameras(city) {
+  try {
+    const query = city === null ? "" : `?city_id=${city}`;
+    for (const cam of listOf(await api(`/cameras${query}`))) cameraNames.set(cam.id, cam.name);
+  } catch (_) { /* ids are shown instead of names */ }
+}
+
+// The latest stored passes and alerts, so the page is not empty until the next car.
+async function loadRecent(city) {
+  const base = city === null ? "" : `&city_id=${city}`;
+  const rows = [];
+  for (const [type, limit] of [["lpr.detected", 15], ["alert.triggered", 5]]) {
+    try {
+      rows.push(...listOf(await api(`/events?type=${type}&limit=${limit}${base}`)));
+    } catch (_) { /* live events still arrive */ }
+  }
+  rows.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
+  for (const row of rows) {
+    const event = typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload;
+    if (event && event.id) addCard(event, row.crop_url || null, false);
+  }
+}
+
+function addCard(event, cropUrl = null, fresh = true) {
   if (shown.has(event.id)) return;
   const isAlert = event.type === "alert.triggered";
   const card = $("card").content.firstElementChild.cloneNode(true);
   card.dataset.eventId = event.id;
   card.dataset.type = event.type;
-  card.classList.add(isAlert ? "alert" : "pass", "fresh");
+  card.classList.add(isAlert ? "alert" : "pass");
+  if (fresh) card.classList.add("fresh");
   card.querySelector(".plate").textContent = event.plate || "?";
-  const camera = `camera ${event.camera_id}`;
+  const camera = cameraNames.get(event.camera_id) || `camera ${event.camera_id}`;
   if (isAlert) {
     const m = event.match || {};
     card.querySelector(".meta").textContent =
@@ -96,8 +126,8 @@ function addCard(event) {
     counts.plates += 1;
   }
   const img = card.querySelector(".crop");
-  img.hidden = true;
-  if (event.crop_key) attachCrop(img, event.id);
+  img.classList.add("pending");
+  if (cropUrl) { img.src = cropUrl; img.classList.remove("pending"); } else if (event.crop_key) attachCrop(img, event.id);
   shown.set(event.id, card);
   const feed = $("feed");
   feed.prepend(card);
@@ -119,21 +149,18 @@ async function streamCity(me) {
   return list.length ? list[0].id : null;
 }
 
-async function connect(me) {
+async function connect(me, city) {
   if (source) { source.close(); source = null; }
   let url;
   try {
     const { token } = await api("/auth/stream-token", { method: "POST" });
     const params = new URLSearchParams({ types: TYPES, token });
-    if (me.role === "admin") {
-      const city = await streamCity(me);
-      if (city !== null) params.set("city_id", String(city));
-    }
+    if (me.role === "admin" && city !== null) params.set("city_id", String(city));
     url = `/stream/events?${params}`;
   } catch (err) {
     if (err.status === 401) { logout(); return; }
     setStatus("reconnecting…", false);
-    setTimeout(() => connect(me), 3000);
+    setTimeout(() => connect(me, city), 3000);
     return;
   }
   source = new EventSource(url);
@@ -148,7 +175,7 @@ async function connect(me) {
     setStatus("reconnecting…", false);
     if (source && source.readyState === EventSource.CLOSED) {
       source = null;
-      setTimeout(() => connect(me), 2000); // the stream token may have expired: get a new one
+      setTimeout(() => connect(me, city), 2000); // the stream token may have expired: get a new one
     }
   };
 }
@@ -165,7 +192,11 @@ async function start() {
   $("feed-panel").hidden = false;
   $("who").hidden = false;
   $("username").textContent = `${me.username} (${me.role})`;
-  connect(me);
+  let city = me.city_id ?? null;
+  try { city = await streamCity(me); } catch (_) { /* keep the user's own city */ }
+  await loadCameras(me.role === "admin" ? city : null);
+  connect(me, city);
+  await loadRecent(me.role === "admin" ? city : null);
 }
 
 function showLogin() {
