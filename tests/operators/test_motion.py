@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bytewax.testing import TestingSink, cluster_main, run_main
+from bytewax.testing import TestingSink, run_main
 
 from gtvision.config import Settings
-from gtvision.events import Box, EventBase, Frame, MotionIncident
+from gtvision.events import Box, EventBase, Frame, MotionIncident, parse_event
 from gtvision.flows.context import FlowContext
 from gtvision.flows.motion import build
 from gtvision.operators.motion import MotionDetector, MotionResult, MotionSettings
@@ -20,7 +24,7 @@ from gtvision.sources.testvideo import brightness_step, make_video, moving_box
 
 
 def _incidents(
-    video: Path, *, settings: MotionSettings | None = None, workers: int = 1
+    video: Path, *, settings: MotionSettings | None = None
 ) -> tuple[list[MotionIncident], FlowContext]:
     out: list[EventBase] = []
     ms = settings or MotionSettings()
@@ -31,11 +35,7 @@ def _incidents(
         replay=True,
         motion_settings=lambda _cam: ms,
     )
-    flow = build(ctx)
-    if workers == 1:
-        run_main(flow)
-    else:
-        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    run_main(build(ctx))
     incidents = [e for e in out if isinstance(e, MotionIncident)]
     return incidents, ctx
 
@@ -82,11 +82,54 @@ def test_masked_region_motion_is_ignored(moving_video: Path) -> None:
     assert incidents == []
 
 
-def test_two_workers_never_exchange_frames(moving_video: Path) -> None:
-    # Frame refuses pickling: the flow would fail if a frame crossed workers; incidents
-    # (keyed by camera) do cross, as light MotionResults.
-    incidents, _ = _incidents(moving_video, workers=2)
-    assert len(incidents) == 1
+CLUSTER_FLOW = """
+import os
+from gtvision.config import Settings
+from gtvision.flows.context import FlowContext
+from gtvision.flows.jsonl import JsonlSink
+from gtvision.flows.motion import build
+from gtvision.sources.file import FileSource
+
+def flow():
+    out = os.environ["XT_OUT"] + "-" + os.environ["XT_PROC"]
+    ctx = FlowContext(source=FileSource(os.environ["XT_VIDEO"], camera_id=7),
+                      sink=JsonlSink(out), settings=Settings(), replay=True)
+    return build(ctx)
+"""
+
+
+def test_two_processes_exchange_motion_results_but_never_frames(
+    moving_video: Path, tmp_path: Path
+) -> None:
+    # Across processes every exchanged item is pickled, and Frame refuses pickling: the
+    # flow fails if a frame ever leaves its source worker. The keyed incident step does move
+    # MotionResults between the processes (camera 7 may be owned by either).
+    (tmp_path / "clusterflow.py").write_text(CLUSTER_FLOW)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    addresses = ";".join(f"127.0.0.1:{p}" for p in ports)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "XT_VIDEO": str(moving_video)}
+    env["XT_OUT"] = str(tmp_path / "out")
+    cmd = [sys.executable, "-m", "bytewax.run", "clusterflow:flow", "-a", addresses]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "-i", str(i)], env={**env, "XT_PROC": str(i)}, stderr=subprocess.PIPE, text=True
+        )
+        for i in range(2)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
+    lines = [
+        line
+        for i in range(2)
+        if (tmp_path / f"out-{i}").exists()
+        for line in (tmp_path / f"out-{i}").read_text().splitlines()
+    ]
+    assert len(lines) == 1
+    assert isinstance(parse_event(lines[0]), MotionIncident)
 
 
 def _frame(gray: np.ndarray, index: int) -> Frame:
