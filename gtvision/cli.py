@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "gtvision.commands.config",
     "gtvision.commands.db",
     "gtvision.commands.demo",
+    "gtvision.commands.doctor",
     "gtvision.commands.lpr",
     "gtvision.commands.models",
     "gtvision.commands.relay",
