@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     relay_poll_s: float = Field(default=0.5, gt=0)
     analysis_fps: float = Field(default=5.0, gt=0)
     reconnect_cap_s: float = Field(default=30.0, gt=0)
+    lpr_pass_gap_s: float = Field(default=1.5, gt=0)
+    hotlist_refresh_s: float = Field(default=10.0, gt=0)
     model_dir: Path | None = None
     device: Literal["cpu", "cuda"] = "cpu"
     plate_formats: str = "br-old=LLL9999,br-mercosul=LLL9L99"
