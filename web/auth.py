@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 ALGORITHM = "HS256"
+_MEMO_SIZE = 10_000
 _HASHER = PasswordHasher()
 # A real hash to compare against for unknown users, so timing does not reveal who exists.
 _DUMMY_HASH = _HASHER.hash("gtvision-no-such-user")
@@ -114,6 +115,7 @@ class TokenIssuer:
     secret: bytes
     access_ttl_s: int
     stream_ttl_s: int
+    _seen: dict[str, tuple[Principal, str, int]] = field(default_factory=dict, repr=False)
 
     def issue(self, who: Principal, typ: str = "access") -> tuple[str, int]:
         """A signed token for ``who``; returns ``(token, ttl seconds)``."""
@@ -132,7 +134,33 @@ class TokenIssuer:
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM), ttl
 
     def verify(self, token: str, allowed: frozenset[str]) -> Principal:
-        """Decode ``token``; raise :class:`AuthError` unless valid and of an allowed ``typ``."""
+        """Decode ``token``; raise :class:`AuthError` unless valid and of an allowed ``typ``.
+
+        Tokens that verified once are remembered (exact string → principal, typ, exp), so a
+        client's repeated requests skip the HMAC and JSON work; expiry and typ are still
+        checked on every use. Only valid tokens enter the memo.
+        """
+        hit = self._seen.get(token)
+        if hit is not None:
+            who, typ, exp = hit
+            if exp <= time.time():
+                del self._seen[token]
+                msg = "token expired"
+                raise AuthError(msg)
+            if typ not in allowed:
+                msg = f"token of type {typ!r} is not accepted here"
+                raise AuthError(msg)
+            return who
+        who, typ, exp = self._decode(token)
+        if typ not in allowed:
+            msg = f"token of type {typ!r} is not accepted here"
+            raise AuthError(msg)
+        if len(self._seen) >= _MEMO_SIZE:
+            self._seen.clear()
+        self._seen[token] = (who, typ, exp)
+        return who
+
+    def _decode(self, token: str) -> tuple[Principal, str, int]:
         try:
             claims = jwt.decode(
                 token,
@@ -146,18 +174,15 @@ class TokenIssuer:
         except jwt.InvalidTokenError as err:
             msg = f"invalid token: {err}"
             raise AuthError(msg) from None
-        typ = claims.get("typ")
-        if typ not in allowed:
-            msg = f"token of type {typ!r} is not accepted here"
-            raise AuthError(msg)
         try:
             city = claims.get("city")
-            return Principal(
+            who = Principal(
                 user_id=int(claims["sub"]),
                 username=str(claims.get("name", "")),
                 role=Role(claims["role"]),
                 city_id=None if city is None else int(city),
             )
+            return who, str(claims["typ"]), int(claims["exp"])
         except (KeyError, ValueError, TypeError) as err:
             msg = f"invalid token claims: {err}"
             raise AuthError(msg) from None

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
-from gtvision.web.auth import Principal
-from gtvision.web.endpoint import Call
-from gtvision.web.problems import not_found
-from gtvision.web.state import AppState
 from psycopg import AsyncConnection
 from pydantic_core import to_json
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
+from gtvision.web.auth import Principal
+from gtvision.web.endpoint import Call
+from gtvision.web.problems import not_found
+from gtvision.web.state import AppState
+
 log = logging.getLogger(__name__)
 CACHE_TTL_S = 300
+LOCAL_TTL_S = 1.0
 
 
 def ok(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -64,26 +67,44 @@ def cache_key(state: AppState, kind: str, city: int | None) -> str:
 
 
 async def cache_get(state: AppState, kind: str, city: int | None) -> str | None:
-    """Cached JSON text, or None (also when Redis fails)."""
+    """Cached JSON text: this process's copy (up to ``LOCAL_TTL_S`` old), else Redis's."""
+    key = cache_key(state, kind, city)
+    local = state.local_cache.get(key)
+    now = time.monotonic()
+    if local is not None and local[0] > now:
+        return local[1]
     try:
-        value = await state.redis.get(cache_key(state, kind, city))
+        value = await state.redis.get(key)
     except RedisError:
         log.warning("cache read failed for %s", kind)
         return None
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    text = str(value)
+    state.local_cache[key] = (now + LOCAL_TTL_S, text)
+    return text
 
 
 async def cache_put(state: AppState, kind: str, city: int | None, text: str) -> None:
-    """Store rendered JSON for ``CACHE_TTL_S``."""
+    """Store rendered JSON in Redis for ``CACHE_TTL_S`` and locally for ``LOCAL_TTL_S``."""
+    key = cache_key(state, kind, city)
+    state.local_cache[key] = (time.monotonic() + LOCAL_TTL_S, text)
     try:
-        await state.redis.set(cache_key(state, kind, city), text, ex=CACHE_TTL_S)
+        await state.redis.set(key, text, ex=CACHE_TTL_S)
     except RedisError:
         log.warning("cache write failed for %s", kind)
 
 
 async def cache_drop(state: AppState, kind: str, city: int) -> None:
-    """Invalidate the city's list and the cross-city list after a change."""
-    await state.redis.delete(cache_key(state, kind, city), cache_key(state, kind, None))
+    """Invalidate the city's list and the cross-city list after a change.
+
+    Redis (shared by every worker) is cleared at once; other worker processes may serve
+    their local copy for at most ``LOCAL_TTL_S`` more.
+    """
+    keys = [cache_key(state, kind, city), cache_key(state, kind, None)]
+    for key in keys:
+        state.local_cache.pop(key, None)
+    await state.redis.delete(*keys)
 
 
 async def scoped_rows(

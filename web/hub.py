@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from prometheus_client import Gauge
+from sse_starlette import ServerSentEvent
 
 log = logging.getLogger(__name__)
 SSE_SUBSCRIBERS = Gauge("gtv_sse_subscribers", "Connected SSE subscribers")
@@ -81,12 +82,19 @@ def sid_key(stream_id: str) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A rendered stream entry ready for SSE."""
+    """A rendered stream entry; ``wire`` is its SSE encoding, built once for all subscribers."""
 
     stream_id: str
     type: str
     camera_id: int
     data: str
+    wire: bytes = b""
+
+    @classmethod
+    def build(cls, stream_id: str, type_: str, camera_id: int, data: str) -> Message:
+        """A message with its SSE bytes (``id``, ``event``, ``data``) encoded."""
+        wire = ServerSentEvent(data=data, id=stream_id, event=type_).encode()
+        return cls(stream_id, type_, camera_id, data, wire)
 
 
 CLOSED = Message("", "", -1, "")
@@ -118,6 +126,7 @@ class Hub:
         self.block_ms = block_ms
         self._subs: dict[int, set[Subscription]] = {}
         self._readers: dict[int, asyncio.Task[None]] = {}
+        self._starting: dict[int, asyncio.Future[None]] = {}
 
     async def subscribe(self, city_id: int) -> Subscription:
         """Register a subscriber; start the city's reader if it is the first.
@@ -127,16 +136,26 @@ class Hub:
         sub = Subscription(city_id)
         self._subs.setdefault(city_id, set()).add(sub)
         SSE_SUBSCRIBERS.inc()
-        if city_id not in self._readers:
-            try:
-                start = await self._start_id(city_id)
-            except BaseException:
-                self.unsubscribe(sub)
-                raise
-            if city_id not in self._readers and city_id in self._subs:
-                self._readers[city_id] = asyncio.create_task(
-                    self._run(city_id, start), name=f"gtv-feed-{city_id}"
-                )
+        try:
+            while city_id not in self._readers:
+                starting = self._starting.get(city_id)
+                if starting is not None:  # another subscriber is starting the reader
+                    await asyncio.shield(starting)
+                    continue
+                starting = asyncio.get_running_loop().create_future()
+                self._starting[city_id] = starting
+                try:
+                    start = await self._start_id(city_id)
+                    if city_id in self._subs:
+                        self._readers[city_id] = asyncio.create_task(
+                            self._run(city_id, start), name=f"gtv-feed-{city_id}"
+                        )
+                finally:
+                    del self._starting[city_id]
+                    starting.set_result(None)
+        except BaseException:
+            self.unsubscribe(sub)
+            raise
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -202,4 +221,6 @@ class Hub:
                 except Exception:
                     log.exception("cannot render feed item %s", item.stream_id)
                     continue
-                self._deliver(city_id, Message(item.stream_id, item.type, item.camera_id, data))
+                self._deliver(
+                    city_id, Message.build(item.stream_id, item.type, item.camera_id, data)
+                )

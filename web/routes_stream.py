@@ -12,15 +12,16 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sse_starlette import EventSourceResponse
+from starlette.responses import Response
+from starlette.routing import Route
+
 from gtvision.web.auth import Perm
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.hub import CLOSED, FeedItemLike, Message, sid_key
 from gtvision.web.models import StreamQuery
 from gtvision.web.problems import ApiError
 from gtvision.web.state import AppState
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.responses import Response
-from starlette.routing import Route
 
 REPLAY_BATCH = 500
 _PG_GAP = (
@@ -69,7 +70,7 @@ async def _from_postgres(
         cur = await conn.execute(_PG_GAP.format(upper=upper).encode(), args)
         rows = await cur.fetchall()
     return [
-        Message(
+        Message.build(
             r["stream_id"],
             r["type"],
             r["camera_id"],
@@ -93,7 +94,9 @@ async def replay(state: AppState, city: int, after: str) -> AsyncIterator[Messag
                 after = msg.stream_id
                 yield msg
         for item in items:
-            yield Message(item.stream_id, item.type, item.camera_id, render_data(state, item.json))
+            yield Message.build(
+                item.stream_id, item.type, item.camera_id, render_data(state, item.json)
+            )
             after = item.stream_id
         if len(items) < REPLAY_BATCH:
             return
@@ -123,7 +126,7 @@ async def stream_events(call: Call) -> Response:
     def wanted(msg: Message) -> bool:
         return (not types or msg.type in types) and (camera is None or msg.camera_id == camera)
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[bytes]:
         sub = await state.hub.subscribe(city)
         sent = last
         try:
@@ -131,7 +134,7 @@ async def stream_events(call: Call) -> Response:
                 async for msg in replay(state, city, last):
                     sent = msg.stream_id
                     if wanted(msg):
-                        yield ServerSentEvent(data=msg.data, id=msg.stream_id, event=msg.type)
+                        yield msg.wire
             while True:
                 msg = await sub.queue.get()
                 if msg is CLOSED:
@@ -140,7 +143,7 @@ async def stream_events(call: Call) -> Response:
                     continue
                 sent = msg.stream_id
                 if wanted(msg):
-                    yield ServerSentEvent(data=msg.data, id=msg.stream_id, event=msg.type)
+                    yield msg.wire
         finally:
             state.hub.unsubscribe(sub)
 

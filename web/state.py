@@ -12,7 +12,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +56,7 @@ class AppState:
     tokens: TokenIssuer
     store: ObjectStoreLike | None
     hub: Hub
+    local_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def key(self, *parts: object) -> str:
         """A Redis key under ``settings.redis_prefix``."""
