@@ -13,9 +13,10 @@
   non-exchanging steps. Only light values cross workers: plate reads (with a small JPEG crop),
   per-frame :class:`~gtvision.operators.passes.CameraTick` heartbeats, passes, alerts.
 * Cameras with ``lpr_enabled = false`` are not read. Dedicated LPR cameras
-  (``lpr_dedicated = true``) skip the motion gate: every analysed frame is read. Both flags come
-  from the ``cameras`` table (reloaded every ``GTV_HOTLIST_REFRESH_S``); cameras the table does
-  not know (replays without ``--camera``, ``GTV_RTSP_URLS``) are gated LPR cameras.
+  (``lpr_dedicated = true``) skip the motion gate: every analysed frame is read. Both flags
+  come from the ``cameras`` table (reloaded every ``GTV_HOTLIST_REFRESH_S`` seconds); cameras
+  the table does not know (replays without ``--camera``, ``GTV_RTSP_URLS``) are gated.
+* A pass ends ``GTV_LPR_PASS_GAP_S`` seconds (event time) after its last read.
 * Hotlists come from the ``hotlists`` table when ``GTV_DATABASE_URL`` is set (reloaded in the
   background, so entries added through the API reach the running flow), else none.
 
@@ -104,7 +105,7 @@ def build(
 ) -> Dataflow:
     """Plate passes, hotlist alerts and camera health of every camera of ``ctx.source``."""
     settings = ctx.settings
-    cameras = LprCameras(settings)
+    cameras = LprCameras(settings, settings.hotlist_refresh_s)
     flow = Dataflow(ctx.name)
     items = op.input("source", flow, ctx.source)
     split = op.branch("split", items, _is_frame)
@@ -119,9 +120,11 @@ def build(
     reads = read_plates("read_plates", to_read, settings.models_path, device=settings.device)
 
     ticks = op.map("ticks", lpr_frames, tick_of)
-    config = passes or (PassConfig(idle_s=None) if ctx.replay else PassConfig())
+    gap = settings.lpr_pass_gap_s
+    config = passes or PassConfig(gap_s=gap, idle_s=None if ctx.replay else 30.0)
     found = plate_passes("passes", reads, ticks, config)
-    alerts = hotlist_alerts("hotlist", found, hotlists or hotlists_for(settings))
+    hot = hotlists or hotlists_for(settings, settings.hotlist_refresh_s)
+    alerts = hotlist_alerts("hotlist", found, hot)
     events = op.merge(
         "events",
         cast(Stream[EventBase], found),
