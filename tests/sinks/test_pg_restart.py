@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
 import time
 
@@ -10,10 +12,12 @@ import pytest
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, run_main
-from gtvision.sinks.postgres import EventSink
 
 from gtvision.events import EventBase
+from gtvision.sinks.postgres import EventSink
+from gtvision.sinks.relay import OutboxRelay, RelayConfig
 
+from .amqp_util import Received, backlog, bind_queue, drain
 from .conftest import motion, plate_pass
 from .services import PrivatePostgres
 
@@ -32,13 +36,27 @@ def _count(dsn: str) -> int:
 
 @pytest.mark.slow
 def test_postgres_restart_mid_flow_loses_nothing(
-    private_pg: PrivatePostgres, caplog: pytest.LogCaptureFixture
+    private_pg: PrivatePostgres, amqp_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     events: list[EventBase] = [plate_pass(i, crop=False) for i in range(1500)]
     events += [motion(i) for i in range(500)]
     flow = Dataflow("pg_restart")
     stream = op.map("slow", op.input("in", flow, TestingSource(events, batch_size=20)), _slow)
     op.output("out", stream, EventSink(private_pg.dsn, backoff_cap_s=1.0))
+    queue = f"q_pg_restart_{os.getpid()}"
+    asyncio.run(bind_queue(amqp_url, queue))
+    relay_stop = threading.Event()
+    relay = OutboxRelay(RelayConfig(private_pg.dsn, amqp_url, poll_s=0.1, backoff_cap_s=1.0))
+
+    async def relay_main() -> None:
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(asyncio.to_thread(relay_stop.wait))
+        watcher.add_done_callback(lambda _: stop.set())
+        await relay.run(stop)
+        await relay.close()
+
+    relayer = threading.Thread(target=asyncio.run, args=(relay_main(),))
+    relayer.start()
     runner = threading.Thread(target=run_main, args=(flow,))
     runner.start()
     time.sleep(2.0)
@@ -48,15 +66,25 @@ def test_postgres_restart_mid_flow_loses_nothing(
     private_pg.start()
     runner.join(timeout=120)
     assert not runner.is_alive()
+    deadline = time.monotonic() + 60
+    while backlog(private_pg.dsn) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    relay_stop.set()
+    relayer.join(timeout=30)
+    got = Received()
+    asyncio.run(drain(amqp_url, queue, got, idle_s=0.2))
     with psycopg.connect(private_pg.dsn) as conn:
         ids = {str(r[0]) for r in conn.execute("SELECT id FROM events").fetchall()}
         outbox = conn.execute("SELECT count(*) FROM outbox").fetchone()
     retried = [r for r in caplog.records if "holding" in r.getMessage()]
     print(
         f"events={len(events)} stored_before_restart={before} stored={len(ids)} "
-        f"retry_logs={len(retried)}"
+        f"retry_logs={len(retried)} relayed_unique={len(got.ids)} "
+        f"duplicates_by_message_id={sum(n - 1 for n in got.ids.values())}"
     )
     assert 0 < before < len(events), "the restart did not happen mid-flow"
     assert retried, "the sink never saw the outage"
     assert ids == {e.id for e in events}
     assert outbox == (len(events),)
+    assert backlog(private_pg.dsn) == 0  # the relay survived the restart too
+    assert set(got.ids) == ids

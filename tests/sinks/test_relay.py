@@ -9,59 +9,17 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 
 import aio_pika
-import psycopg
 import pytest
+
+from gtvision.events import parse_event
 from gtvision.sinks.postgres import EventWriter, open_pool, stored_form
 from gtvision.sinks.relay import OutboxRelay, RelayConfig
 
-from gtvision.events import parse_event
-
+from .amqp_util import Received, backlog, bind_queue, drain
 from .conftest import motion, plate_pass
 from .services import PrivateRabbit
-
-
-def _backlog(dsn: str) -> int:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-@dataclass
-class Received:
-    ids: Counter[str] = field(default_factory=Counter)
-    redelivered: int = 0
-    messages: list[aio_pika.abc.AbstractIncomingMessage] = field(default_factory=list)
-
-
-async def _bind_queue(url: str, name: str) -> None:
-    conn = await aio_pika.connect(url)
-    async with conn:
-        ch = await conn.channel()
-        ex = await ch.declare_exchange("gtvision.events", aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await ch.declare_queue(name, durable=True)
-        await queue.bind(ex, "#")
-
-
-async def _drain(url: str, name: str, into: Received, idle_s: float = 1.0) -> None:
-    conn = await aio_pika.connect(url)
-    async with conn:
-        ch = await conn.channel()
-        queue = await ch.declare_queue(name, durable=True)
-        while True:
-            msg = await queue.get(fail=False, timeout=5)
-            if msg is None:
-                await asyncio.sleep(idle_s)
-                msg = await queue.get(fail=False, timeout=5)
-                if msg is None:
-                    return
-            into.ids[str(msg.message_id)] += 1
-            into.redelivered += int(bool(msg.redelivered))
-            into.messages.append(msg)
-            await msg.ack()
 
 
 async def test_relay_publishes_confirmed_persistent_messages(
@@ -71,14 +29,14 @@ async def test_relay_publishes_confirmed_persistent_messages(
     with open_pool(fresh_pg_dsn) as pool:
         EventWriter(pool, None, None).write(events)
     queue = f"q_basic_{os.getpid()}"
-    await _bind_queue(amqp_url, queue)
+    await bind_queue(amqp_url, queue)
     relay = OutboxRelay(RelayConfig(fresh_pg_dsn, amqp_url, batch=8))
     await relay.run(asyncio.Event(), until_empty=True)
     await relay.close()
     assert relay.sent == 25
-    assert _backlog(fresh_pg_dsn) == 0
+    assert backlog(fresh_pg_dsn) == 0
     got = Received()
-    await _drain(amqp_url, queue, got, idle_s=0.1)
+    await drain(amqp_url, queue, got, idle_s=0.1)
     assert got.ids == Counter({e.id: 1 for e in events})
     by_id = {str(m.message_id): m for m in got.messages}
     for event in events:
@@ -95,7 +53,7 @@ async def test_two_relays_never_send_a_row_twice(fresh_pg_dsn: str, amqp_url: st
     with open_pool(fresh_pg_dsn) as pool:
         EventWriter(pool, None, None).write(events)
     queue = f"q_two_{os.getpid()}"
-    await _bind_queue(amqp_url, queue)
+    await bind_queue(amqp_url, queue)
     relays = [OutboxRelay(RelayConfig(fresh_pg_dsn, amqp_url, batch=25)) for _ in range(2)]
     await asyncio.gather(*(r.run(asyncio.Event(), until_empty=True) for r in relays))
     for r in relays:
@@ -103,9 +61,45 @@ async def test_two_relays_never_send_a_row_twice(fresh_pg_dsn: str, amqp_url: st
     assert sum(r.sent for r in relays) == 600
     assert all(r.sent > 0 for r in relays)
     got = Received()
-    await _drain(amqp_url, queue, got, idle_s=0.1)
+    await drain(amqp_url, queue, got, idle_s=0.1)
     assert len(got.ids) == 600
     assert max(got.ids.values()) == 1
+
+
+class LiveConsumer(threading.Thread):
+    """Consumes ``queue`` the whole time through a robust (reconnecting) connection.
+
+    Acks each message after a short delay, so some are in flight when the broker stops: those
+    come back with ``redelivered`` set (broker redeliveries, counted apart from duplicates).
+    """
+
+    def __init__(self, url: str, queue: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.queue = url, queue
+        self.got = Received()
+        self.stop_flag = threading.Event()
+
+    async def _main(self) -> None:
+        conn = await aio_pika.connect_robust(self.url, reconnect_interval=1)
+        async with conn:
+            ch = await conn.channel()
+            await ch.set_qos(prefetch_count=50)
+            queue = await ch.declare_queue(self.queue, durable=True)
+
+            async def on_message(msg: aio_pika.abc.AbstractIncomingMessage) -> None:
+                self.got.ids[str(msg.message_id)] += 1
+                self.got.redelivered += int(bool(msg.redelivered))
+                await asyncio.sleep(0.05)
+                try:
+                    await msg.ack()
+                except Exception:  # the channel died with the broker: it will come again
+                    return
+
+            await queue.consume(on_message)
+            await asyncio.to_thread(self.stop_flag.wait)
+
+    def run(self) -> None:
+        asyncio.run(self._main())
 
 
 @pytest.mark.slow
@@ -113,7 +107,7 @@ def test_broker_down_30s_every_event_arrives(
     fresh_pg_dsn: str, private_rabbit: PrivateRabbit
 ) -> None:
     queue = "q_outage"
-    asyncio.run(_bind_queue(private_rabbit.url, queue))
+    asyncio.run(bind_queue(private_rabbit.url, queue))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GTV_")}
     env.update(
         GTV_DATABASE_URL=fresh_pg_dsn,
@@ -142,6 +136,8 @@ def test_broker_down_30s_every_event_arrives(
                 i += 5
                 time.sleep(0.1)
 
+    consumer = LiveConsumer(private_rabbit.url, queue)
+    consumer.start()
     producer = threading.Thread(target=produce)
     producer.start()
     try:
@@ -151,7 +147,7 @@ def test_broker_down_30s_every_event_arrives(
         down_at = time.monotonic()
         time.sleep(30)
         during = len(written) - before_stop
-        backlog_while_down = _backlog(fresh_pg_dsn)
+        backlog_while_down = backlog(fresh_pg_dsn)
         private_rabbit.start()
         print(f"broker down {time.monotonic() - down_at:.1f}s")
         time.sleep(5)
@@ -159,20 +155,29 @@ def test_broker_down_30s_every_event_arrives(
         stop.set()
         producer.join()
     deadline = time.monotonic() + 60
-    while _backlog(fresh_pg_dsn) and time.monotonic() < deadline:
+    while backlog(fresh_pg_dsn) and time.monotonic() < deadline:
         time.sleep(0.5)
-    final_backlog = _backlog(fresh_pg_dsn)
+    final_backlog = backlog(fresh_pg_dsn)
     relay.terminate()
     out, _ = relay.communicate(timeout=30)
-    got = Received()
-    asyncio.run(_drain(private_rabbit.url, queue, got, idle_s=0.5))
+    deadline = time.monotonic() + 60
+    while set(consumer.got.ids) != set(written) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1)
+    consumer.stop_flag.set()
+    consumer.join(timeout=30)
+    got = consumer.got
+    left = Received()
+    asyncio.run(drain(private_rabbit.url, queue, left, idle_s=0.2))
     duplicates = sum(n - 1 for n in got.ids.values())
     print(
         f"events={len(written)} written_while_down={during} backlog_while_down="
         f"{backlog_while_down} received_unique={len(got.ids)} duplicates_by_message_id="
         f"{duplicates} broker_redeliveries={got.redelivered} final_backlog={final_backlog}"
+        f" left_in_queue={sum(left.ids.values())}"
     )
     assert backlog_while_down > 0, "the broker outage did not hold anything back"
     assert final_backlog == 0, out[-2000:]
-    assert set(got.ids) == set(written)
     assert len(written) == len(set(written))
+    assert set(got.ids) == set(written)  # every event, deduped by message_id
+    assert set(left.ids) <= set(written)
