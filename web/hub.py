@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +25,7 @@ from sse_starlette import ServerSentEvent
 log = logging.getLogger(__name__)
 SSE_SUBSCRIBERS = Gauge("gtv_sse_subscribers", "Connected SSE subscribers")
 QUEUE_SIZE = 1000
+RELEASE_DELAY_S = 2.0
 
 
 class FeedItemLike(Protocol):
@@ -108,6 +112,26 @@ class Subscription:
     queue: asyncio.Queue[Message] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
 
 
+def _release_memory() -> None:
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _load_libc()
+
+
 def _plain(item: FeedItemLike) -> str:
     return item.json
 
@@ -127,6 +151,7 @@ class Hub:
         self._subs: dict[int, set[Subscription]] = {}
         self._readers: dict[int, asyncio.Task[None]] = {}
         self._starting: dict[int, asyncio.Future[None]] = {}
+        self._release: asyncio.TimerHandle | None = None
 
     async def subscribe(self, city_id: int) -> Subscription:
         """Register a subscriber; start the city's reader if it is the first.
@@ -170,6 +195,22 @@ class Hub:
             task = self._readers.pop(sub.city_id, None)
             if task is not None:
                 task.cancel()
+            if not self._subs:
+                self._schedule_release()
+
+    def _schedule_release(self) -> None:
+        """Once the last subscriber is gone, hand freed heap back to the OS (glibc keeps it).
+
+        A burst of thousands of SSE connections leaves tens of MB of freed-but-retained heap;
+        ``malloc_trim`` returns it, so an idle server goes back to its baseline RSS.
+        """
+        if self._release is not None:
+            self._release.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._release = loop.call_later(RELEASE_DELAY_S, _release_memory)
 
     def subscribers(self, city_id: int | None = None) -> int:
         """Number of subscribers (of one city, or all)."""

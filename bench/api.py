@@ -1,0 +1,348 @@
+"""Web API load bench: ``GET /cameras`` (cached) and SSE fan-out, app under uvicorn.
+
+The app runs with uvicorn in its own process on loopback (``--workers`` as given, default 1:
+one core serves, the other loads). Load comes from separate processes:
+
+1. throughput: Debian ``wrk`` (closed loop, 64 connections) on ``/cameras`` with a bearer
+   token, then on a bare Starlette hello-JSON endpoint with the same uvicorn setup; ratio.
+2. latency at ~1000 req/s: ``wrk`` paced by a Lua ``delay()`` (N connections × one request per
+   D ms); the Lua ``done()`` prints p50/p95/p99/max. wrk is not wrk2: pacing is per connection
+   and latency is not corrected for coordinated omission, so the achieved rate is printed too.
+3. SSE: 1000 idle subscribers (``bench/api_sse_clients.py``, raw sockets) + one published event:
+   delivery latency percentiles (publish → ``data:`` received) and server RSS before, during and
+   after disconnect, twice (round 1 warms allocator pools; round 2 shows steady state).
+
+Rate limits are disabled for the bench (``GTV_RATE_LIMIT_PER_MIN=0``). Uses the local
+PostgreSQL (a scratch database, dropped after) and Redis (a scratch prefix, deleted after).
+Usage: ``python bench/api.py [--workers N] [--duration S] [--sse N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+import psycopg
+import redis
+
+from gtvision.events import PlatePass
+from gtvision.schema import upgrade
+from gtvision.sinks.feed import RedisFeed
+from gtvision.web.auth import Principal, Role, TokenIssuer, hash_password
+
+HERE = Path(__file__).resolve().parent
+PG_ADMIN = os.environ.get("GTV_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("GTV_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+SECRET = secrets.token_hex(32)
+PACE_LUA = """
+function delay() return {delay} end
+function done(summary, latency, requests)
+  io.write(string.format("PCT %d %d %d %d %d %d\\n", latency:percentile(50),
+    latency:percentile(95), latency:percentile(99), latency.max, summary.requests,
+    summary.duration))
+  local e = summary.errors
+  io.write(string.format("ERR %d %d %d %d %d\\n", e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def scratch_db() -> Iterator[str]:
+    name = f"gtv_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    try:
+        upgrade(dsn)
+        yield dsn
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(dsn: str, cameras: int) -> Principal:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        (city,) = conn.execute("INSERT INTO cities (name) VALUES ('bench') RETURNING id").fetchone()  # type: ignore[misc]
+        (uid,) = conn.execute(  # type: ignore[misc]
+            "INSERT INTO users (username, password_hash, role, city_id) "
+            "VALUES ('bench-viewer', %s, 'viewer', %s) RETURNING id",
+            (hash_password("bench-password"), city),
+        ).fetchone()
+        for i in range(cameras):
+            conn.execute(
+                "INSERT INTO cameras (city_id, name, stream_url) VALUES (%s, %s, %s)",
+                (city, f"cam-{i:03d}", f"rtsp://user:pw{i}@10.0.{i // 250}.{i % 250 + 1}/main"),
+            )
+    return Principal(uid, "bench-viewer", Role.VIEWER, city)
+
+
+@contextmanager
+def server(args: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[psutil.Process]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *args,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, env=env, cwd=HERE.parent)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"server {' '.join(args)} did not start") from None
+                time.sleep(0.1)
+        yield psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def rss_mb(proc: psutil.Process) -> float:
+    procs = [proc, *proc.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs) / 2**20
+
+
+def wrk(url: str, headers: list[str], conns: int, seconds: int, script: str | None = None) -> str:
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s"]
+    for h in headers:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw error responses:\n{out}")
+    return out
+
+
+def req_per_s(out: str) -> float:
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert m, out
+    return float(m.group(1))
+
+
+def paced(url: str, headers: list[str], rate: int, seconds: int) -> dict[str, float]:
+    conns, delay_ms = max(1, rate // 20), 50  # 1 request per connection every 50 ms
+    conns = int(conns * 1.04) + 1  # compensate the response time added to each cycle
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(PACE_LUA.format(delay=delay_ms))
+    out = wrk(url, headers, conns, seconds, fh.name)
+    os.unlink(fh.name)
+    pct = re.search(r"PCT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    err = re.search(r"ERR (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    assert pct and err, out
+    p50, p95, p99, mx, n, dur = (int(x) for x in pct.groups())
+    return {
+        "p50_ms": p50 / 1000,
+        "p95_ms": p95 / 1000,
+        "p99_ms": p99 / 1000,
+        "max_ms": mx / 1000,
+        "rate": n / (dur / 1e6),
+        "errors": sum(int(x) for x in err.groups()),
+    }
+
+
+def sse_round(
+    port: int, token: str, n: int, feed: RedisFeed, who: Principal, proc: psutil.Process, k: int
+) -> dict[str, float]:
+    clients = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "api_sse_clients.py"),
+            "127.0.0.1",
+            str(port),
+            "/stream/events",
+            token,
+            str(n),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert clients.stdout and clients.stdin
+    line = clients.stdout.readline().strip()
+    if line != "READY":
+        raise RuntimeError(f"SSE clients failed: {line!r}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        m = re.search(r"^gtv_sse_subscribers (\S+)", metrics, re.M)
+        if m and float(m.group(1)) >= n:
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    during = rss_mb(proc)
+    now = datetime.now(UTC)
+    event = PlatePass(
+        city_id=who.city_id or 0,
+        camera_id=1,
+        ts=now,
+        plate=f"SSE{k:04d}",
+        confidence=0.9,
+        first_seen=now,
+        last_seen=now,
+        reads=1,
+    )
+    t0 = time.time()
+    feed.publish(event)
+    times = json.loads(clients.stdout.readline())
+    lat = sorted((t - t0) * 1000 for t in times)
+    clients.stdin.write("close\n")
+    clients.stdin.flush()
+    clients.stdout.readline()
+    clients.wait(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        m = re.search(r"^gtv_sse_subscribers (\S+)", metrics, re.M)
+        if m and float(m.group(1)) == 0:
+            break
+        time.sleep(0.2)
+    time.sleep(3.0)
+
+    def pick(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+
+    return {
+        "received": len(lat),
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+        "max_ms": lat[-1] if lat else float("nan"),
+        "rss_during_mb": during,
+        "rss_after_mb": rss_mb(proc),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--sse", type=int, default=1000)
+    ap.add_argument("--cameras", type=int, default=20)
+    a = ap.parse_args()
+    prefix = f"gtvbench:{secrets.token_hex(4)}:"
+    tmp = tempfile.mkdtemp(prefix="gtv-bench-")
+    rc = redis.Redis.from_url(REDIS)
+    with scratch_db() as dsn:
+        who = seed(dsn, a.cameras)
+        token = TokenIssuer(SECRET.encode(), 3600, 60).issue(who)[0]
+        auth = [f"Authorization: Bearer {token}"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GTV_")}
+        env.update(
+            {
+                "GTV_DATABASE_URL": dsn,
+                "GTV_REDIS_URL": REDIS,
+                "GTV_REDIS_PREFIX": prefix,
+                "GTV_JWT_SECRET": SECRET,
+                "GTV_JWT_TTL_S": "3600",
+                "GTV_RATE_LIMIT_PER_MIN": "0",
+                "GTV_DATA_DIR": tmp,
+                "GTV_LOG_LEVEL": "WARNING",
+                "GTV_DB_POOL_SIZE": "10",
+            }
+        )
+        workers = ["--workers", str(a.workers)]
+        feed = RedisFeed(REDIS, prefix)
+        load_before = os.getloadavg()[0]
+        try:
+            port, hport = free_port(), free_port()
+            app_args = ["--factory", "gtvision.web.app:app_from_env", *workers]
+            hello_args = ["--app-dir", str(HERE), "api_hello:app", *workers]
+            with (
+                server(app_args, env, port, "/healthz") as proc,
+                server(hello_args, env, hport, "/hello"),
+            ):
+                url = f"http://127.0.0.1:{port}/cameras"
+                hello = f"http://127.0.0.1:{hport}/hello"
+                wrk(url, auth, 16, 2)  # warm-up: fills the caches, opens the pools
+                wrk(hello, [], 16, 2)
+                # interleaved rounds: the machine is shared, so both see the same load
+                api_runs, hello_runs = [], []
+                for _ in range(a.rounds):
+                    api_runs.append(req_per_s(wrk(url, auth, 64, a.duration)))
+                    hello_runs.append(req_per_s(wrk(hello, [], 64, a.duration)))
+                api_rps, hello_rps = statistics.median(api_runs), statistics.median(hello_runs)
+                lat = paced(url, auth, a.rate, a.duration * 2)
+                rss0 = rss_mb(proc)
+                sse = [sse_round(port, token, a.sse, feed, who, proc, k) for k in (1, 2)]
+        finally:
+            feed.close()
+            for key in rc.scan_iter(match=f"{prefix}*", count=1000):
+                rc.delete(key)
+    load_after = os.getloadavg()[0]
+    ratio = api_rps / hello_rps
+    print(
+        f"workers={a.workers} cameras={a.cameras} rounds={a.rounds}x{a.duration}s "
+        f"(rate limits off); load average {load_before:.1f} -> {load_after:.1f} on "
+        f"{os.cpu_count()} cores (shared machine)"
+    )
+    print(
+        f"  /cameras runs: {', '.join(f'{x:.0f}' for x in api_runs)} req/s; "
+        f"hello runs: {', '.join(f'{x:.0f}' for x in hello_runs)} req/s"
+    )
+    print(f"GET /cameras (cached) closed-loop throughput (median): {api_rps:.0f} req/s")
+    print(f"bare Starlette hello-JSON throughput (median):        {hello_rps:.0f} req/s")
+    print(
+        f"throughput ratio cameras/hello: {ratio:.2f} (bar >= 0.5) "
+        f"{'PASS' if ratio >= 0.5 else 'FAIL'}"
+    )
+    print(
+        f"GET /cameras paced at {lat['rate']:.0f} req/s (target {a.rate}): "
+        f"p50 {lat['p50_ms']:.2f} ms, p95 {lat['p95_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, "
+        f"max {lat['max_ms']:.1f} ms, socket errors {lat['errors']:.0f} "
+        f"(bar p95 < 25 ms) {'PASS' if lat['p95_ms'] < 25 and lat['rate'] >= 0.95 * a.rate else 'FAIL'}"
+    )
+    print(f"server RSS before SSE: {rss0:.1f} MB")
+    for i, s in enumerate(sse, 1):
+        print(
+            f"SSE round {i}: {a.sse} subscribers, received {s['received']:.0f}; delivery "
+            f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, max {s['max_ms']:.1f} ms; "
+            f"RSS during {s['rss_during_mb']:.1f} MB, after disconnect {s['rss_after_mb']:.1f} MB"
+        )
+    last = sse[-1]
+    back = last["rss_after_mb"] - sse[0]["rss_after_mb"]
+    ok_sse = last["received"] == a.sse and last["p99_ms"] < 250
+    print(f"SSE p99 delivery {last['p99_ms']:.1f} ms (bar < 250 ms) {'PASS' if ok_sse else 'FAIL'}")
+    print(
+        f"RSS after round 2 - after round 1: {back:+.1f} MB; after round 2 - before SSE: "
+        f"{last['rss_after_mb'] - rss0:+.1f} MB (bar: back to baseline, no growth per round) "
+        f"{'PASS' if back < 2.0 else 'FAIL'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
