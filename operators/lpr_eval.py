@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-from gtvision.operators.lpr import PlateReader
 from rapidfuzz.distance import Levenshtein
 
 from gtvision.events import Box
+from gtvision.operators.lpr import PlateReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,7 @@ class Outcome:
     read: str
     detected: bool
     ms: float
+    centred: bool = False
 
     @property
     def exact(self) -> bool:
@@ -67,6 +68,11 @@ class Report:
         rows = self._subset(fold)
         return sum(o.detected for o in rows) / len(rows) if rows else 0.0
 
+    def centre_hits(self) -> float:
+        """Share of ground-truth boxes whose centre lies inside a detection (any box size)."""
+        rows = self.outcomes
+        return sum(o.centred for o in rows) / len(rows) if rows else 0.0
+
     def ms_per_image(self) -> float:
         """Mean reading time per image."""
         return sum(o.ms for o in self.outcomes) / len(self.outcomes) if self.outcomes else 0.0
@@ -91,7 +97,9 @@ class Report:
             f"images: {n}",
             f"exact: {self.accuracy():.1%} ({sum(o.exact for o in self.outcomes)}/{n})"
             f"  fold0 {self.accuracy(0):.1%}  fold1 {self.accuracy(1):.1%}",
-            f"detection recall @IoU>=0.5: {self.recall():.1%}",
+            f"detection recall @IoU>=0.5: {self.recall():.1%}"
+            f"  fold0 {self.recall(0):.1%}  fold1 {self.recall(1):.1%}"
+            f"  (ground-truth centre inside a detection: {self.centre_hits():.1%})",
             f"ms/image: {self.ms_per_image():.0f}",
             "confusions: " + (", ".join(f"{k} ×{v}" for k, v in self.confusions()) or "none"),
         ]
@@ -139,7 +147,9 @@ def evaluate(
         readings = reader.read_boxes(image, boxes)
         ms = (time.perf_counter() - start) * 1000
         detected = any(b.box.iou(truth.box) >= 0.5 for b in boxes)
-        outcome = Outcome(truth, readings[0].text if readings else "", detected, ms)
+        cx, cy = (truth.box.x1 + truth.box.x2) / 2, (truth.box.y1 + truth.box.y2) / 2
+        centred = any(b.box.x1 <= cx <= b.box.x2 and b.box.y1 <= cy <= b.box.y2 for b in boxes)
+        outcome = Outcome(truth, readings[0].text if readings else "", detected, ms, centred)
         report.outcomes.append(outcome)
         if progress is not None:
             progress(outcome)

@@ -70,7 +70,7 @@ def test_lpr_read_missing_image(env: dict[str, str]) -> None:
 
 
 def test_lpr_eval_on_a_small_benchmark(env: dict[str, str], tmp_path: Path) -> None:
-    for name in ("HPM9362", "OUQ6314"):
+    for name in ("HPM9362", "MXQ1601"):
         (tmp_path / f"{name}.jpg").symlink_to(DATA / f"{name}.jpg")
         (tmp_path / f"{name}.txt").write_text((DATA / f"{name}.txt").read_text())
     proc = _run(env, "eval", str(tmp_path))

@@ -63,10 +63,10 @@ def test_models_are_named_with_hashes(reader: PlateReader) -> None:
 
 
 def test_eval_on_a_few_photos(reader: PlateReader, tmp_path: Path) -> None:
-    truths = [t for t in load_truths(DATA) if t.image.stem in {"HPM9362", "OUQ6314"}]
+    truths = [t for t in load_truths(DATA) if t.image.stem in {"HPM9362", "MXQ1601"}]
     assert len(truths) == 2
     report = evaluate(reader, truths)
-    assert report.accuracy() == 0.5  # OUQ6314 is read OUO6314: the recogniser sees Q as 0
+    assert report.accuracy() == 0.5  # MXQ1601 is read MXO1601: the recogniser sees this Q as 0
     assert report.confusions() == [("Q→O", 1)]
     assert report.recall() == 1.0
 
