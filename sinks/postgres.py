@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import psycopg
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from minio.error import S3Error, ServerError
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 from urllib3.exceptions import HTTPError
@@ -51,7 +52,19 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     HTTPError,
     ConnectionError,
     TimeoutError,
+    ServerError,
 )
+_TRANSIENT_S3 = frozenset(
+    {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "ServerBusy"}
+)
+
+
+def is_transient(err: BaseException) -> bool:
+    """Connection-kind failures worth retrying (the rest are bugs or bad data)."""
+    if isinstance(err, S3Error):
+        return err.code in _TRANSIENT_S3
+    return isinstance(err, TRANSIENT)
+
 
 _INSERT_EVENT = """
 INSERT INTO events (id, type, city_id, camera_id, ts, plate, confidence, payload, crop_key,
@@ -136,7 +149,16 @@ class EventWriter:
         while True:
             try:
                 return fn()
-            except TRANSIENT as err:
+            except Exception as err:
+                if not is_transient(err):
+                    log.error(
+                        "%s failed permanently (%s: %s) for events: %s",
+                        what,
+                        type(err).__name__,
+                        err,
+                        _ids(events),
+                    )
+                    raise
                 self.retries += 1
                 delay = backoff.next()
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""

@@ -188,3 +188,35 @@ def test_s3_store_presigned_url_is_readable(s3_target: S3Target) -> None:
     assert not store.exists(key)
     with pytest.raises(KeyError):
         store.get(key)
+
+
+def test_make_store_and_feed_follow_settings(
+    tmp_path: Path, s3_target: S3Target, redis_target: RedisTarget
+) -> None:
+    from gtvision.config import load_settings
+    from gtvision.sinks.feed import make_feed
+    from gtvision.sinks.objects import make_store
+
+    local = make_store(load_settings(data_dir=tmp_path, s3_endpoint=""))
+    assert isinstance(local, LocalObjectStore)
+    key_file = tmp_path / "objects" / ".signing-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = make_store(load_settings(data_dir=tmp_path, s3_endpoint=""))
+    assert isinstance(again, LocalObjectStore)
+    url = local.presigned_get("1/2/a.jpg", 60)
+    exp, sig = (part.split("=")[1] for part in url.split("?")[1].split("&"))
+    assert again.verify("1/2/a.jpg", exp, sig)  # the same key across processes
+    s3 = make_store(
+        load_settings(
+            s3_endpoint=s3_target.endpoint,
+            s3_access_key=s3_target.access_key,
+            s3_secret_key=s3_target.secret_key,
+            s3_bucket=f"made-{uuid.uuid4().hex[:8]}",
+        )
+    )
+    assert isinstance(s3, S3ObjectStore)
+    s3.put("k/x.jpg", b"1", "image/jpeg")  # the bucket was created
+    assert isinstance(make_feed(load_settings(redis_url="")), MemoryFeed)
+    feed = make_feed(load_settings(redis_url=redis_target.url, redis_prefix=redis_target.prefix))
+    assert isinstance(feed, RedisFeed)
+    feed.close()

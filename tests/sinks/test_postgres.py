@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import psycopg
@@ -15,7 +17,7 @@ from gtvision.sinks.feed import RedisFeed, stream_key
 from gtvision.sinks.objects import S3ObjectStore, object_key
 from gtvision.sinks.postgres import EventSink, EventWriter, open_pool
 
-from ..conftest import RedisTarget
+from ..conftest import RedisTarget, free_port
 from .conftest import motion, plate_pass
 
 
@@ -90,3 +92,30 @@ def test_bytewax_flow_into_sink(
     )
     run_main(flow)
     assert _counts(fresh_pg_dsn) == (30, 30, 30)
+
+
+def test_object_store_down_holds_the_batch_until_it_is_back(fresh_pg_dsn: str) -> None:
+    from minio import Minio
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    store = S3ObjectStore(f"127.0.0.1:{port}", "testing", "testing", "held")
+    events = [plate_pass(i) for i in range(3)]
+    with open_pool(fresh_pg_dsn) as pool:
+        writer = EventWriter(pool, store, None, backoff_cap_s=0.5)
+        worker = threading.Thread(target=writer.write, args=(events,))
+        worker.start()
+        time.sleep(10.0)  # longer than the SDK's own retries (~6 s): the sink's retry holds
+        assert worker.is_alive()  # held, not dropped, not crashed
+        assert _counts(fresh_pg_dsn) == (0, 0, 0)  # the row waits for its crop
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            Minio(f"127.0.0.1:{port}", "testing", "testing", secure=False).make_bucket("held")
+            worker.join(timeout=60)
+            assert not worker.is_alive()
+            assert writer.retries > 0
+            assert _counts(fresh_pg_dsn) == (3, 3, 0)
+            assert store.get(object_key(events[0], "jpg")) == b"\xff\xd8crop0"
+        finally:
+            server.stop()
