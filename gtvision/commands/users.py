@@ -1,9 +1,14 @@
-"""``gtvision users create NAME --role ROLE [--city ID]``: bootstrap accounts from the shell."""
+"""``gtvision users create NAME --role ROLE [--city ID]``: bootstrap accounts from the shell.
+
+The password comes from ``GTV_BOOTSTRAP_PASSWORD``, else from a prompt on a terminal, else it is
+generated and printed once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import secrets
 import sys
 from typing import Any
 
@@ -12,20 +17,17 @@ from gtvision.config import ConfigError, load_settings
 ROLES = ("admin", "city_admin", "operator", "analyst", "viewer")
 
 
-def _password(settings_password: str) -> str | None:
+def _password(settings_password: str) -> tuple[str, bool] | None:
+    """``(password, generated)``: GTV_BOOTSTRAP_PASSWORD, a prompt, or a random one."""
     if settings_password:
-        return settings_password
+        return settings_password, False
     if not sys.stdin.isatty():
-        print(
-            "gtvision: no password: set GTV_BOOTSTRAP_PASSWORD or run in a terminal",
-            file=sys.stderr,
-        )
-        return None
+        return secrets.token_urlsafe(15), True
     first = getpass.getpass("password: ")
     if first != getpass.getpass("again: "):
         print("gtvision: the two passwords differ", file=sys.stderr)
         return None
-    return first
+    return first, False
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -40,9 +42,10 @@ def _create(args: argparse.Namespace) -> int:
     if args.role != "admin" and args.city is None:
         print(f"gtvision: role {args.role!r} needs --city ID", file=sys.stderr)
         return 2
-    password = _password(settings.bootstrap_password.get_secret_value())
-    if password is None:
+    chosen = _password(settings.bootstrap_password.get_secret_value())
+    if chosen is None:
         return 2
+    password, generated = chosen
     if len(password) < 8:
         print(f"gtvision: password too short ({len(password)} < 8 characters)", file=sys.stderr)
         return 2
@@ -66,6 +69,8 @@ def _create(args: argparse.Namespace) -> int:
     assert row is not None
     where = "all cities" if city is None else f"city {city}"
     print(f"created user {args.name!r} (id {row[0]}, role {args.role}, {where})")
+    if generated:
+        print(f"generated password (shown once): {password}")
     return 0
 
 
@@ -74,7 +79,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser("users", help="user accounts")
     cmds = parser.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     create = cmds.add_parser(
-        "create", help="create a user (password from a prompt or GTV_BOOTSTRAP_PASSWORD)"
+        "create", help="create a user (password: GTV_BOOTSTRAP_PASSWORD, a prompt, or generated)"
     )
     create.add_argument("name", help="login name")
     create.add_argument("--role", choices=ROLES, required=True)

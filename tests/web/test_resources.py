@@ -113,7 +113,7 @@ async def test_event_search_plate_modes_pagination_and_audit(api: Api) -> None:
     h = api.auth("a", Role.ANALYST)
     window = {"since": base.isoformat(), "until": (base + timedelta(hours=1)).isoformat()}
 
-    async def plates_for(**q: object) -> list[str]:
+    async def plates_for(**q: str) -> list[str]:
         r = await api.client.get("/events", params={**window, **q}, headers=h)
         assert r.status_code == 200, r.text
         return [i["plate"] for i in r.json()["items"]]
@@ -128,7 +128,7 @@ async def test_event_search_plate_modes_pagination_and_audit(api: Api) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        q = {**window, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        q = {**window, "limit": "2", **({"cursor": cursor} if cursor else {})}
         page = (await api.client.get("/events", params=q, headers=h)).json()
         seen += [i["plate"] for i in page["items"]]
         cursor = page["next_cursor"]
@@ -238,3 +238,27 @@ def test_cli_users_create(pg_dsn: str, tmp_path: object) -> None:
     )
     assert nocity.returncode == 2
     assert "needs --city" in nocity.stderr
+
+
+def test_cli_users_create_generates_a_password_without_terminal(pg_dsn: str) -> None:
+    name = f"gen-{uuid.uuid4().hex[:6]}"
+    env = {"GTV_DATABASE_URL": pg_dsn, "PATH": "/usr/bin"}
+    cmd = [sys.executable, "-m", "gtvision.cli", "users", "create", name, "--role", "admin"]
+    out = subprocess.run(
+        cmd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    password = out.stdout.split("generated password (shown once): ")[1].strip()
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute("SELECT password_hash FROM users WHERE username = %s", (name,))
+        stored = row.fetchone()
+    assert stored is not None
+    from gtvision.web.auth import verify_password
+
+    assert verify_password(stored[0], password)
