@@ -8,8 +8,9 @@ process (imports warm, so the figure is the per-frame ingest cost):
   threading the replay uses);
 * ``gtvision replay FILE --flow motion --jsonl /dev/null`` through ``gtvision.cli.main``.
 
-Prints the median ratio replay ÷ baseline (bar ≤ 1.10) and the motion gate's skip rate on the
-static scene (bar ≥ 95 %). For information it also times both as fresh processes, where the
+Prints the median of the per-pair wall-time ratios replay ÷ baseline (bar ≤ 1.10), the same for
+CPU time (steadier on a shared, loaded machine), and the motion gate's skip rate on the static
+scene (bar ≥ 95 %). For information it also times both as fresh processes, where the
 replay additionally pays its imports (pydantic, Bytewax, OpenCV: a fixed ~0.3 s CPU).
 
     .venv/bin/python bench/ingest.py [--runs 5] [--keep DIR]
@@ -20,13 +21,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gtvision.sources.testvideo import make_video, moving_box
@@ -69,19 +73,40 @@ def replay(video: Path) -> str:
     return err.getvalue()
 
 
-def clock(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def clock(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads of this process) of ``fn()``."""
+    t0, c0 = time.perf_counter(), _cpu()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu() - c0
 
 
-def measure(video: Path, runs: int) -> tuple[float, float, str]:
+@dataclass
+class Figures:
+    base_wall: float
+    replay_wall: float
+    wall_ratio: float
+    cpu_ratio: float
+    stderr: str
+
+
+def measure(video: Path, runs: int) -> Figures:
+    """Alternate baseline and replay; medians of the per-pair ratios (robust to load drift)."""
     err = replay(video)  # warm imports and the page cache
-    base, repl = [], []
+    bw, rw, wr, cr = [], [], [], []
     for _ in range(runs):
-        base.append(clock(lambda: decode_loop(video)))
-        repl.append(clock(lambda: replay(video)))
-    return statistics.median(base), statistics.median(repl), err
+        b_wall, b_cpu = clock(lambda: decode_loop(video))
+        r_wall, r_cpu = clock(lambda: replay(video))
+        bw.append(b_wall)
+        rw.append(r_wall)
+        wr.append(r_wall / b_wall)
+        cr.append(r_cpu / b_cpu)
+    med = statistics.median
+    return Figures(med(bw), med(rw), med(wr), med(cr), err)
 
 
 def measure_processes(video: Path, runs: int) -> tuple[float, float]:
@@ -112,21 +137,23 @@ def main() -> int:
             **common,  # type: ignore[arg-type]
         )
         ok = True
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         for name, video in (("static", static), ("moving", moving)):
-            b, r, err = measure(video, args.runs)
+            f = measure(video, args.runs)
             print(
-                f"{name}: decode loop {b:.2f} s, replay --flow motion {r:.2f} s, "
-                f"ratio {r / b:.3f} (bar <= 1.10)"
+                f"{name}: decode loop {f.base_wall:.2f} s, replay --flow motion "
+                f"{f.replay_wall:.2f} s; median wall ratio {f.wall_ratio:.3f} (bar <= 1.10), "
+                f"CPU-time ratio {f.cpu_ratio:.3f}"
             )
-            ok &= r / b <= 1.10
-            pb, pr = measure_processes(video, max(1, args.runs // 2))
+            ok &= f.wall_ratio <= 1.10
+            pb, pr = measure_processes(video, 1)
             print(
                 f"{name} (fresh processes, imports included, info only): decode loop {pb:.2f} s,"
                 f" replay {pr:.2f} s, ratio {pr / pb:.3f}"
             )
-            m = GATE.search(err)
+            m = GATE.search(f.stderr)
             if m is None:
-                print(f"could not read the gate figures from replay's stderr: {err!r}")
+                print(f"could not read the gate figures from replay's stderr: {f.stderr!r}")
                 return 1
             passed, total = int(m[1]), int(m[2])
             skip = 1 - passed / total if total else 0.0
@@ -134,6 +161,7 @@ def main() -> int:
             print(f"{name}: motion gate skipped {skip:.1%} of {total} analysed frames{bar}")
             if name == "static":
                 ok &= skip >= 0.95
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
         print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

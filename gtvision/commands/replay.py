@@ -83,11 +83,12 @@ def _replay(args: argparse.Namespace) -> int:
         keyframes_only = keyframes_only or spec.keyframes_only
     if args.fps is not None:
         fps = args.fps
+    show = sys.stderr.isatty() and not args.quiet
     bar = tqdm(
-        total=_frame_count(args.video) or None,
+        total=(_frame_count(args.video) or None) if show else None,
         unit="frame",
         file=sys.stderr,
-        disable=not sys.stderr.isatty() or args.quiet,
+        disable=not show,
     )
 
     def progress(done: int, total: int) -> None:
@@ -101,7 +102,7 @@ def _replay(args: argparse.Namespace) -> int:
         keyframes_only=keyframes_only,
         start=_start(args.start),
         realtime=args.realtime,
-        progress=progress,
+        progress=progress if show else None,
         settings=settings,
     )
     sink = JsonlSink(args.jsonl)
