@@ -66,5 +66,7 @@ class JsonlSink(DynamicSink[EventBase]):
     def build(
         self, step_id: str, worker_index: int, worker_count: int
     ) -> StatelessSinkPartition[EventBase]:
-        """A partition writing to the shared file."""
+        """A partition writing to the shared file (created now, even if no event comes)."""
+        with self._lock:
+            self._open()
         return _Partition(self)

@@ -165,3 +165,35 @@ def test_run_picks_up_added_and_removed_cameras(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_interrupted_replay_resumes_from_its_recovery_snapshot(tmp_path: Path) -> None:
+    video = make_video(
+        tmp_path / "two.mp4",
+        duration=8,
+        filters=[moving_box(1, 2.5), moving_box(5.5, 7)],
+    )
+    full = _replay(str(video), "--jsonl", str(tmp_path / "full.jsonl"), "-q")
+    assert full.returncode == 0, full.stderr
+    want = {parse_event(x).id for x in (tmp_path / "full.jsonl").read_text().splitlines()}
+    assert len(want) == 2
+    rec = tmp_path / "rec"
+    args = [str(video), "--realtime", "-r", str(rec), "-s", "0.3"]
+    first = subprocess.Popen(
+        [*GTV, "replay", *args, "--jsonl", str(tmp_path / "a.jsonl"), "-q"],
+        env=_env(),
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(5.5)  # mid-file: the first incident is out, the second not yet
+    first.kill()
+    first.wait(timeout=10)
+    second = _replay(*args, "--jsonl", str(tmp_path / "b.jsonl"))
+    assert second.returncode == 0, second.stderr
+    got = {
+        parse_event(x).id
+        for name in ("a.jsonl", "b.jsonl")
+        for x in (tmp_path / name).read_text().splitlines()
+    }
+    assert got == want
+    analysed = int(second.stderr.split(" of ")[1].split()[0])
+    assert 0 < analysed < 35  # resumed mid-file, not from frame 0 (40 frames at 5 fps)
