@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 import psycopg
-from bytewax.testing import TestingSink, TestingSource, run_main
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from gtvision.config import load_settings
 from gtvision.events import Alert, CameraEvent, EventBase, Frame, PlatePass
@@ -53,14 +53,21 @@ def photo_frames(
 
 
 def run_flow(
-    items: list[Frame | CameraEvent], hotlists: StaticHotlists | None, dsn: str = ""
+    items: list[Frame | CameraEvent],
+    hotlists: StaticHotlists | None,
+    dsn: str = "",
+    workers: int = 1,
 ) -> list[EventBase]:
     got: list[EventBase] = []
     settings = load_settings(database_url=dsn)
     ctx = FlowContext(
         source=TestingSource(items), sink=TestingSink(got), settings=settings, replay=True
     )
-    run_main(build(ctx, hotlists=hotlists))  # type: ignore[no-untyped-call]
+    flow = build(ctx, hotlists=hotlists)
+    if workers == 1:
+        run_main(flow)  # type: ignore[no-untyped-call]
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)  # type: ignore[no-untyped-call]
     return got
 
 
@@ -129,3 +136,13 @@ def test_dedicated_camera_skips_the_gate_and_disabled_camera_is_not_read(pg_dsn:
 def test_still_picture_on_a_gated_camera_is_not_read() -> None:
     items: list[Frame | CameraEvent] = list(photo_frames(PLATE_A, 3, 0, 0.0, 4, pan=False))
     assert run_flow(items, None) == []
+
+
+def test_two_workers_exchange_only_light_values() -> None:
+    # Frame refuses pickling: any step that moved frames between workers would fail here
+    items: list[Frame | CameraEvent] = []
+    items += photo_frames(PLATE_A, 4, 0, 0.0, 4)
+    items += photo_frames(PLATE_B, 6, 0, 0.0, 4)
+    events = run_flow(items, None, workers=2)
+    got = sorted((e.camera_id, e.plate) for e in events if isinstance(e, PlatePass))
+    assert got == [(4, PLATE_A), (6, PLATE_B)]
