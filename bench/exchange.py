@@ -32,7 +32,7 @@ from typing import Any
 
 import bytewax.operators as op
 import numpy as np
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.testing import TestingSink, TestingSource, cluster_main
 
 from gtvision.events import Box
@@ -72,12 +72,13 @@ def flow_from_env() -> Dataflow:
     payload = _payload(kind)
     flow = Dataflow("exchange")
     s = op.input("in", flow, TestingSource([(i, payload) for i in range(n)], batch_size=4))
+    out: Stream[Any]
     if keyed == "1":
         k = op.key_on("key", s, lambda x: str(x[0] % 2))
-        s = op.stateful_map("count", k, lambda c, x: ((c or 0) + 1, 1))
+        out = op.stateful_map("count", k, lambda c, x: ((c or 0) + 1, 1))
     else:
-        s = op.map("m", s, lambda x: 1)
-    op.inspect("sink", s, lambda _s, _x: None)
+        out = op.map("m", s, lambda x: 1)
+    op.inspect("sink", out, lambda _s, _x: None)
     return flow
 
 
