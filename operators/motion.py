@@ -44,6 +44,7 @@ class MotionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    enabled: bool = Field(default=True, description="False: no detection, the gate passes all")
     height: int = Field(default=180, ge=32, le=1080)
     threshold: int = Field(default=25, ge=1, le=255)
     alpha: float = Field(default=0.05, gt=0, le=1)
@@ -136,8 +137,10 @@ class MotionDetector:
     def detect(self, frame: Frame) -> MotionResult:
         """Update the background with ``frame`` and report its motion."""
         s = self.settings
-        small = self._small(frame.gray)
         base = (frame.city_id, frame.camera_id, frame.index)
+        if not s.enabled:
+            return MotionResult(*base, ts=frame.ts)
+        small = self._small(frame.gray)
         if self._bg is None:
             self._bg = small.astype(np.float32)
             return MotionResult(*base, ts=frame.ts, recalibrated=True)
@@ -235,8 +238,8 @@ class GateStats:
 
 
 class _Gate:
-    def __init__(self, tail_for: Callable[[int], float], stats: GateStats) -> None:
-        self._tail_for = tail_for
+    def __init__(self, settings_for: SettingsFor, stats: GateStats) -> None:
+        self._settings_for = settings_for
         self._last: dict[int, datetime] = {}
         self.stats = stats
 
@@ -245,8 +248,9 @@ class _Gate:
         if item.result.motion:
             self._last[cam] = ts
         last = self._last.get(cam)
-        tail = timedelta(seconds=self._tail_for(cam))
-        keep = last is not None and last <= ts <= last + tail
+        settings = self._settings_for(cam)
+        tail = timedelta(seconds=settings.tail_s)
+        keep = not settings.enabled or (last is not None and last <= ts <= last + tail)
         counter = self.stats.passed if keep else self.stats.skipped
         counter[cam] = counter.get(cam, 0) + 1
         return keep
@@ -259,6 +263,9 @@ def motion_gate(
     settings_for: SettingsFor = _default_settings,
     stats: GateStats | None = None,
 ) -> Stream[MotionFrame]:
-    """Pass frames with motion and the ``tail_s`` seconds after it; count the skipped ones."""
-    gate = _Gate(lambda cam: settings_for(cam).tail_s, stats if stats is not None else GateStats())
+    """Pass frames with motion and the ``tail_s`` seconds after it; count the skipped ones.
+
+    Cameras whose motion detection is disabled (``enabled=False``) pass every frame.
+    """
+    gate = _Gate(settings_for, stats if stats is not None else GateStats())
     return op.filter("gate", up, gate)

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gtvision.operators.motion import MotionSettings
 from pydantic import ValidationError
+
+from gtvision.operators.motion import MotionSettings
 
 log = logging.getLogger(__name__)
 ENV_CAMERA_BASE_ID = 1_000_000
@@ -78,10 +79,12 @@ def spec_from_row(row: Sequence[Any]) -> CameraSpec:
     """A spec from a ``cameras`` row (``_SELECT`` column order); bad motion JSON → defaults."""
     cam_id, city_id, name, url, fps, kf_only, motion_on, settings, masks = row
     try:
-        motion = MotionSettings.model_validate({**(settings or {}), "masks": masks or []})
+        motion = MotionSettings.model_validate(
+            {**(settings or {}), "masks": masks or [], "enabled": bool(motion_on)}
+        )
     except ValidationError as err:
         log.error("camera %s: invalid motion settings or masks, using defaults: %s", cam_id, err)
-        motion = MotionSettings()
+        motion = MotionSettings(enabled=bool(motion_on))
     return CameraSpec(
         camera_id=int(cam_id),
         city_id=int(city_id),

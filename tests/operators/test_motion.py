@@ -175,3 +175,10 @@ def test_motion_result_is_light_and_frame_refuses_pickling() -> None:
 def test_invalid_mask_is_rejected_with_its_value() -> None:
     with pytest.raises(ValueError, match=r"\[\(0.0, 0.0\), \(2.0, 0.0\)"):
         MotionSettings(masks=(((0.0, 0.0), (2.0, 0.0), (1.0, 1.0)),))
+
+
+def test_disabled_motion_passes_every_frame_and_reports_nothing(moving_video: Path) -> None:
+    incidents, ctx = _incidents(moving_video, settings=MotionSettings(enabled=False))
+    assert incidents == []
+    assert ctx.gate_stats.skipped == {}
+    assert ctx.gate_stats.passed == {7: 40}
