@@ -52,6 +52,7 @@ class PacketRing:
         self.retain = timedelta(seconds=retain_s)
         self._lock = threading.Lock()
         self._packets: deque[_Packet] = deque()
+        self._keys: deque[datetime] = deque()
         self._holder: Any = None
         self._template: Any = None
         self._time_base: Fraction | None = None
@@ -68,6 +69,7 @@ class PacketRing:
         template = holder.add_stream_from_template(stream)
         with self._lock:
             self._packets.clear()
+            self._keys.clear()
             self._holder, self._template = holder, template
             self._time_base = stream.time_base
             self._pts0, self._anchor = None, None
@@ -85,25 +87,21 @@ class PacketRing:
             return
         with self._lock:
             when = ts or self._ts(packet.pts, datetime.now(UTC))
-            self._packets.append(
-                _Packet(
-                    when,
-                    bytes(packet),
-                    packet.pts,
-                    packet.dts,
-                    packet.duration,
-                    bool(packet.is_keyframe),
-                )
-            )
+            key = bool(packet.is_keyframe)
+            if not self._packets and not key:
+                return  # a ring starts at a keyframe
+            data = bytes(packet)
+            self._packets.append(_Packet(when, data, packet.pts, packet.dts, packet.duration, key))
+            if key:
+                self._keys.append(when)
             self._trim(when - self.retain)
 
     def _trim(self, horizon: datetime) -> None:
-        # drop whole GOPs while the next keyframe is still at or before the horizon
-        while True:
-            nxt = next((i for i, p in enumerate(self._packets) if i and p.keyframe), None)
-            if nxt is None or self._packets[nxt].ts > horizon:
-                return
-            for _ in range(nxt):
+        # drop whole GOPs while the next keyframe is still at or before the horizon (O(1) amortised)
+        while len(self._keys) >= 2 and self._keys[1] <= horizon:
+            self._keys.popleft()
+            self._packets.popleft()
+            while self._packets and not self._packets[0].keyframe:
                 self._packets.popleft()
 
     @property
@@ -166,6 +164,13 @@ class RingRegistry:
                 ring = self._rings[camera_id] = PacketRing(self.retain_s)
             return ring
 
+    def need(self, seconds: float) -> None:
+        """Make every ring (present and future) keep at least ``seconds`` of packets."""
+        with self._lock:
+            self.retain_s = max(self.retain_s, seconds)
+            for ring in self._rings.values():
+                ring.retain = max(ring.retain, timedelta(seconds=self.retain_s))
+
     def get(self, camera_id: int) -> PacketRing | None:
         """The ring of ``camera_id`` if a source taps one."""
         with self._lock:
@@ -209,6 +214,8 @@ class ClipRecorder:
         self._poll_s = poll_s
         self._pending: list[_Request] = []
         self._asked: dict[str, None] = {}
+        # emission delay margin: incidents are emitted after they end, passes after a gap
+        rings.need(pre_roll_s + post_roll_s + 30.0)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.done: list[str] = []
