@@ -17,6 +17,7 @@ from pathlib import Path
 
 import bytewax.operators as op
 import cv2
+import numpy as np
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
@@ -32,8 +33,8 @@ def load_frames(n: int) -> list[Frame]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     frames = []
     for i, path in enumerate(sorted(DATA.glob("*.jpg"))[:n]):
-        bgr = cv2.imread(str(path))
-        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        bgr = np.asarray(cv2.imread(str(path)), dtype=np.uint8)
+        gray = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
         frames.append(
             Frame(
                 1, 1, i, start + timedelta(seconds=i), gray, bgr.shape[1], bgr.shape[0], source=bgr

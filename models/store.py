@@ -157,7 +157,7 @@ def export_onnx(models_dir: Path, *, imgsz: int = 640, device: str = "cpu") -> P
     verify(weights)
     model = load_yolo(weights)
     out = model.export(
-        format="onnx", imgsz=imgsz, simplify=False, dynamic=False, device=device, verbose=False
+        format="onnx", imgsz=imgsz, simplify=False, dynamic=True, device=device, verbose=False
     )
     produced = Path(str(out))
     target = onnx_path(models_dir)
