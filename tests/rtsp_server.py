@@ -9,7 +9,8 @@ Run it with Debian's interpreter (it needs ``python3-gi`` and ``gir1.2-gst-rtsp-
 * Readers PLAY ``rtsp://127.0.0.1:PORT/NAME``. The access units are relayed as they are (no
   decoding, no re-encoding): ``rtph264depay ! h264parse ! appsink`` on the publish side,
   ``appsrc ! rtph264pay`` per reader on the read side. A reader starts at the next keyframe;
-  SPS/PPS are repeated in-band before every IDR.
+  SPS/PPS are repeated in-band before every IDR. A reader that stops reading loses new
+  access units once 20 MB are queued for it (the publisher is never blocked).
 * Reading a NAME nobody publishes answers ``404 Not Found``. When the publisher goes away its
   readers are disconnected (like MediaMTX), so they see the stream end and must reconnect.
 * NAME is one path segment (``[A-Za-z0-9_.-]``); only H.264 is relayed.
@@ -44,7 +45,7 @@ RECORD_LAUNCH = (
 )
 PLAY_LAUNCH = (
     "( appsrc name=src is-live=true format=time do-timestamp=false block=false "
-    "max-bytes=20000000 ! rtph264pay name=pay0 pt=96 config-interval=0 )"
+    "max-bytes=20000000 leaky-type=upstream ! rtph264pay name=pay0 pt=96 config-interval=0 )"
 )
 
 
