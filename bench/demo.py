@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "core"))
-from demo_process import sse_events, start_demo
+from demo_process import sse_events, start_demo  # type: ignore[import-not-found]
 
 from gtvision.sources.synthetic import HOTLIST_PLATE
 

@@ -20,7 +20,9 @@ What runs, and where:
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -106,52 +108,15 @@ def seed(
     return DemoSeed(city_id=city_id, camera_id=camera_id, admin_password=shown)
 
 
-class FlowThread:
-    """Bytewax ``run_main`` in a thread; ``stop()`` sets the flag the demo source watches."""
-
-    def __init__(
-        self, build: Callable[[threading.Event], Any], warm_up: Callable[[], None] | None = None
-    ) -> None:
-        self.stop_flag = threading.Event()
-        self._warm_up = warm_up
-        self.error: BaseException | None = None
-        self._flow = build(self.stop_flag)
-        self._thread = threading.Thread(target=self._run, name="gtv-flow", daemon=True)
-
-    def _run(self) -> None:
-        from bytewax.testing import run_main
-
+def port_free(host: str, port: int) -> bool:
+    """Whether a TCP server could listen on ``host:port`` now."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            if self._warm_up is not None:
-                self._warm_up()
-            run_main(self._flow)
-        except BaseException as err:  # reported by the main thread
-            self.error = err
-            log.exception("the demo flow stopped with an error")
-
-    def start(self) -> None:
-        """Start the flow."""
-        self._thread.start()
-
-    def is_alive(self) -> bool:
-        """Whether the flow still runs."""
-        return self._thread.is_alive()
-
-    def stop(self, timeout_s: float = 8.0) -> bool:
-        """Ask the flow to stop and wait for it; return whether it ended in time."""
-        self.stop_flag.set()
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
-
-
-def warm_up() -> None:
-    """Import the detector and OCR stacks before the video starts.
-
-    That takes seconds on a cold machine; done here, the first car is not missed while the
-    flow's plate reader loads.
-    """
-    import rapidocr_onnxruntime  # noqa: F401
-    import ultralytics  # noqa: F401
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def say(text: str) -> None:
@@ -261,6 +226,11 @@ def run(settings: Settings, opts: DemoOptions) -> int:
     """Start everything, serve until Ctrl-C, stop everything; return the exit code."""
     began = time.monotonic()
     say("gtvision demo")
+    if not port_free(opts.host, opts.port):
+        return fail(
+            f"{opts.host}:{opts.port} is already in use (another gtvision demo?): stop it or "
+            "choose another port with --port or GTV_HTTP_PORT"
+        )
     if ensure_model(settings):
         return 1
     video = sample_path(settings, opts.video)
@@ -269,7 +239,7 @@ def run(settings: Settings, opts: DemoOptions) -> int:
     base_url = f"http://{opts.host}:{opts.port}"
     settings = settings.model_copy(update={"public_base_url": settings.public_base_url or base_url})
     dsn, pg = _database(settings)
-    flow: FlowThread | None = None
+    flow: Any = None
     try:
         settings = settings.model_copy(update={"database_url": dsn})
         from gtvision.sources.synthetic import HOTLIST_PLATE, SAMPLE_CARS
@@ -305,13 +275,13 @@ def run(settings: Settings, opts: DemoOptions) -> int:
         plates = ", ".join(c.plate for c in SAMPLE_CARS)
         say(f"  video         {video.name} looped in real time: plates {plates}")
         say(f"  hotlist       {HOTLIST_PLATE} ({HOTLIST_REASON}) -> alert.triggered")
-        from gtvision.flows.demo import build_demo_flow
+        from gtvision.flows.demo import FlowThread, build_demo_flow, warm_up
 
         flow = FlowThread(
             lambda stop: build_demo_flow(
                 settings, video, demo.city_id, demo.camera_id, feed, stop, loops=opts.loops
             ),
-            warm_up,
+            lambda: warm_up(settings.models_path),
         )
         flow.start()
 
@@ -324,12 +294,17 @@ def run(settings: Settings, opts: DemoOptions) -> int:
         pass
     finally:
         say("stopping…")
-        if flow is not None and not flow.stop():
-            log.warning("the flow did not stop within 8 s; exiting anyway")
+        stuck = flow is not None and not flow.stop()
         if pg is not None:
             pg.stop()
+    code = 0 if flow is None or flow.error is None else 1
     say("stopped.")
-    return 0 if flow is None or flow.error is None else 1
+    if stuck:
+        # A thread inside a model call cannot be interrupted, and interpreter shutdown with it
+        # still running may abort: everything it could write to is closed, so leave now.
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _serve(

@@ -7,6 +7,7 @@ sample video, model load). The order of the tests is the order of a user's sessi
 from __future__ import annotations
 
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -134,3 +135,15 @@ def test_video_cached_under_data_dir(demo: DemoProcess) -> None:
     assert len(videos) == 1, videos
     assert videos[0].stat().st_size > 100_000
     assert Path(demo.data_dir / "pg" / "PG_VERSION").exists()
+
+
+def test_port_in_use_fails_fast(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        busy = start_demo(tmp_path / "data", port)
+        code = busy.proc.wait(30)
+    assert code == 1
+    assert f"127.0.0.1:{port} is already in use" in busy.output()
+    assert not (tmp_path / "data" / "pg").exists(), "nothing is started before the port check"
