@@ -105,6 +105,12 @@ class PacketRing:
                 self._packets.popleft()
 
     @property
+    def oldest(self) -> datetime | None:
+        """Capture time of the oldest packet kept (a keyframe)."""
+        with self._lock:
+            return self._packets[0].ts if self._packets else None
+
+    @property
     def latest(self) -> datetime | None:
         """Capture time of the newest packet."""
         with self._lock:

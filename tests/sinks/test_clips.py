@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -138,5 +141,55 @@ def test_stored_event_gets_its_clip_linked(
     assert writer.clips.done == [event.id]
     assert row == (key, key)
     duration, _, first_key, _ = _probe(s3_store.get(key))
+    assert abs(duration - 4.0) <= 1.0
+    assert first_key
+
+
+def test_clip_of_a_live_rtsp_stream(
+    rtsp_publisher: Callable[..., Any], s3_store: S3ObjectStore
+) -> None:
+    from gtvision.sources.decode import OPEN_TIMEOUT, RTSP_OPTIONS
+
+    pub = rtsp_publisher("clipcam", size="320x240", rate=15, gop=15)
+    rings = RingRegistry()
+    linked: list[str] = []
+    recorder = ClipRecorder(
+        s3_store, lambda eid, key: linked.append(key),
+        pre_roll_s=2, post_roll_s=2, rings=rings, poll_s=0.05,
+    )  # fmt: skip
+    stop = threading.Event()
+
+    def read() -> None:  # what the RTSP reader thread does with the tap
+        with av.open(pub.url, options=dict(RTSP_OPTIONS), timeout=OPEN_TIMEOUT) as container:
+            stream = container.streams.video[0]
+            ring = rings.ring(88)
+            ring.reset(stream)
+            for packet in container.demux(stream):
+                if stop.is_set():
+                    return
+                ring.push(packet)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # 3 s of history buffered (pre-roll is 2 s)
+            ring = rings.get(88)
+            first, last = (ring.oldest, ring.latest) if ring else (None, None)
+            if first and last and (last - first).total_seconds() >= 3.0:
+                break
+            time.sleep(0.1)
+        event = motion(0, camera=88).model_copy(update={"ts": datetime.now(UTC)})
+        assert recorder.request(event)
+        deadline = time.monotonic() + 15
+        while not linked and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        recorder.close(flush=False)
+        reader.join(timeout=10)
+    assert linked == [object_key(event, "mp4")]
+    duration, _, first_key, frames = _probe(s3_store.get(linked[0]))
+    print(f"live RTSP clip: {duration:.2f}s for pre 2 + post 2, {frames} frames")
     assert abs(duration - 4.0) <= 1.0
     assert first_key
