@@ -197,3 +197,25 @@ def test_interrupted_replay_resumes_from_its_recovery_snapshot(tmp_path: Path) -
     assert got == want
     analysed = int(second.stderr.split(" of ")[1].split()[0])
     assert 0 < analysed < 35  # resumed mid-file, not from frame 0 (40 frames at 5 fps)
+
+
+def test_run_with_two_workers_reads_cameras_of_both_shards(
+    rtsp_publisher: Callable[..., Any], tmp_path: Path
+) -> None:
+    pubs = [rtsp_publisher("w2-a"), rtsp_publisher("w2-b")]
+    out = tmp_path / "events.jsonl"
+    env = _env(GTV_RTSP_URLS=",".join(p.url for p in pubs))
+    proc = subprocess.Popen(
+        [*GTV, "run", "motion", "-w", "2", "--jsonl", str(out)],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ids = {1_000_001, 1_000_002}  # shards 1 and 0 of 2
+        _wait(out, lambda ev: ids <= {e.camera_id for e in ev if e.type == "camera.online"}, 30)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
