@@ -29,11 +29,12 @@ from bytewax import operators as op
 from bytewax.dataflow import Stream, operator
 from numpy.typing import NDArray
 
+from gtvision.config import Settings
 from gtvision.events import Box, Frame, PlateCandidate, PlateRead
 from gtvision.models.ocr import OCR_NAME, PlateOCR
 from gtvision.models.yolo import PlateBox, PlateDetector
 from gtvision.operators.ctc import Projection, decode
-from gtvision.operators.plates import BRAZIL, PlateFormat, vote
+from gtvision.operators.plates import BRAZIL, PlateFormat, parse_formats, vote
 
 Image = NDArray[np.uint8]
 
@@ -70,6 +71,11 @@ class ReaderConfig:
     crop_quality: int = 85
     max_plates: int = 8
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReaderConfig:
+        """Defaults plus the plate formats of ``GTV_PLATE_FORMATS``."""
+        return cls(formats=parse_formats(settings.plate_formats))
+
 
 @dataclass(frozen=True, slots=True)
 class PlateReading:
@@ -86,6 +92,12 @@ class PlateReading:
     def rank(self) -> float:
         """Ordering key: text confidence weighted by detector confidence."""
         return self.confidence * math.sqrt(self.detector_confidence)
+
+
+def load_image(path: str | Path) -> Image | None:
+    """A BGR picture from a file, ``None`` when it cannot be decoded."""
+    image = cv2.imread(str(path))
+    return None if image is None else np.asarray(image, dtype=np.uint8)
 
 
 def cut(frame: Image, box: Box, variant: CropVariant) -> Image:

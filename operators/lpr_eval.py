@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 from rapidfuzz.distance import Levenshtein
 
 from gtvision.events import Box
-from gtvision.operators.lpr import PlateReader
+from gtvision.operators.lpr import PlateReader, load_image
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +137,7 @@ def evaluate(
     """Read every image once and compare with its ground truth."""
     report = Report()
     for truth in truths:
-        image = cv2.imread(str(truth.image))
+        image = load_image(truth.image)
         if image is None:
             msg = f"cannot read image {truth.image}"
             raise ValueError(msg)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gtvision.config import load_settings
+from gtvision.config import ConfigError, load_settings
 
 if TYPE_CHECKING:
     from gtvision.operators.lpr import PlateReader
@@ -18,12 +18,15 @@ if TYPE_CHECKING:
 def _reader(args: argparse.Namespace) -> PlateReader | None:
     from gtvision.models.store import ModelError
     from gtvision.operators.lpr import PlateReader, ReaderConfig
-    from gtvision.operators.plates import parse_formats
 
     settings = load_settings()
     models_dir = Path(args.model_dir) if args.model_dir else settings.models_path
     device = args.device or settings.device
-    config = ReaderConfig(formats=parse_formats(settings.plate_formats))
+    try:
+        config = ReaderConfig.from_settings(settings)
+    except ValueError as err:
+        msg = f"invalid configuration: GTV_PLATE_FORMATS={settings.plate_formats!r}: {err}"
+        raise ConfigError(msg) from None
     try:
         return PlateReader.load(models_dir, device=device, backend=args.backend, config=config)
     except ModelError as err:
@@ -32,14 +35,14 @@ def _reader(args: argparse.Namespace) -> PlateReader | None:
 
 
 def _read(args: argparse.Namespace) -> int:
-    import cv2
+    from gtvision.operators.lpr import load_image
 
     reader = _reader(args)
     if reader is None:
         return 1
     status = 0
     for name in args.images:
-        image = cv2.imread(name)
+        image = load_image(name)
         if image is None:
             print(f"gtvision: cannot read image {name}", file=sys.stderr)
             status = 1
@@ -74,7 +77,11 @@ def _eval(args: argparse.Namespace) -> int:
     if reader is None:
         return 1
     with tqdm(total=len(truths), unit="img", file=sys.stderr) as bar:
-        report = evaluate(reader, truths, progress=lambda _: bar.update())
+
+        def tick(_: object) -> None:
+            bar.update()
+
+        report = evaluate(reader, truths, progress=tick)
     print("\n".join(report.lines()))
     return 0
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
 
 from gtvision.models.store import (
@@ -21,6 +20,7 @@ from gtvision.models.store import (
     sha256_file,
 )
 from gtvision.models.yolo import PlateDetector
+from gtvision.operators.lpr import load_image
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
 
@@ -127,7 +127,8 @@ def test_onnx_export_runs_offline_and_detects(models_dir: Path, tmp_path: Path) 
     onnx = onnx_path(cache)
     assert onnx.is_file()
     assert str(onnx) in proc.stdout
-    image = cv2.imread(str(DATA / "HPM9362.jpg"))
+    image = load_image(DATA / "HPM9362.jpg")
+    assert image is not None
     pt_hits = PlateDetector(cache, backend="pt").detect(image)
     det = PlateDetector(cache, backend="onnx")
     onnx_hits = det.detect(image)

@@ -23,7 +23,8 @@ def steps(*frames: str | dict[str, float]) -> np.ndarray:
         dist = {f: 0.95} if isinstance(f, str) else f
         for ch, p in dist.items():
             out[t, IDX[ch]] = p
-    return out / out.sum(axis=1, keepdims=True)
+    norm: np.ndarray = out / out.sum(axis=1, keepdims=True)
+    return norm
 
 
 def greedy(*chars: str) -> list[str]:
@@ -60,7 +61,7 @@ def test_repeated_letter_without_blank_is_recovered() -> None:
 
 
 def test_top3_has_runner_up_characters() -> None:
-    frames = greedy("O", "U")
+    frames: list[str | dict[str, float]] = [*greedy("O", "U")]
     frames += [{"0": 0.5, "Q": 0.4, "blank": 0.1}, "blank", *greedy(*"6314")]
     got = decode(steps(*frames), PROJ, BR_OLD)
     assert got is not None

@@ -13,7 +13,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from gtvision.config import load_settings
 from gtvision.events import Frame, PlateRead, parse_event
 from gtvision.models.store import detector_name, pull
-from gtvision.operators.lpr import PlateReader, read_plates
+from gtvision.operators.lpr import PlateReader, load_image, read_plates
 from gtvision.operators.lpr_eval import evaluate, load_truths
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
@@ -33,7 +33,7 @@ def reader(models_dir: Path) -> PlateReader:
 
 
 def _image(name: str) -> np.ndarray:
-    image = cv2.imread(str(DATA / f"{name}.jpg"))
+    image = load_image(DATA / f"{name}.jpg")
     assert image is not None, f"missing shared photo {name}"
     return image
 
@@ -76,7 +76,7 @@ def test_read_plates_step_in_a_flow(models_dir: Path) -> None:
     frames = []
     for i, name in enumerate(["HPM9362", "PJJ4955"]):
         bgr = _image(name)
-        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        gray = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
         frames.append(
             Frame(
                 city_id=3,
@@ -96,7 +96,7 @@ def test_read_plates_step_in_a_flow(models_dir: Path) -> None:
     op.output("out", reads, TestingSink(out))
     run_main(flow)
     # best plate of each frame first; PJJ4955's photo also shows a parked car's plate
-    firsts = {}
+    firsts: dict[int, str] = {}
     for r in out:
         firsts.setdefault(r.frame_index, r.text)
     assert firsts == {0: "HPM9362", 1: "PJJ4955"}

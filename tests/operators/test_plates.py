@@ -86,7 +86,7 @@ def test_valid_mercosul_plates_are_unchanged(plate: str) -> None:
 def test_confusions_are_undone_by_position(plate: str, data: st.DataObject) -> None:
     """Replace letters by their digit look-alike (and digits by letters) where rules map back."""
     back_letter = dict(TO_LETTER)
-    back_digit = {}
+    back_digit: dict[str, str] = {}
     for letter, digit in TO_DIGIT.items():
         back_digit.setdefault(digit, letter)
     noisy = list(plate)
