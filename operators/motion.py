@@ -2,7 +2,7 @@
 
 Per camera, on the luma plane:
 
-1. downscale to ``height`` px (bilinear) and box-blur 3×3, which averages sensor noise away;
+1. downscale to ``height`` px (nearest sampling) and box-blur 5×5, averaging sensor noise away;
 2. compare with a running-average background (``alpha``); the median difference is removed
    first, so a uniform brightness or exposure change does not count as motion;
 3. threshold, dilate, connected components with a minimum area; masked polygons are ignored;
@@ -131,7 +131,10 @@ class MotionDetector:
             self._size, self._bg = (sw, sh), None
             self._mask = _mask(self.settings, sw, sh)
         if (sw, sh) != (w, h):
-            gray = np.asarray(cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_LINEAR), np.uint8)
+            # nearest sampling + a 5×5 box blur: each pixel averages 25 samples spread over
+            # ~20×20 source pixels (sensor noise averaged away) at a third of bilinear's cost
+            gray = np.asarray(cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_NEAREST), np.uint8)
+            return np.asarray(cv2.blur(gray, (5, 5)), np.uint8)
         return np.asarray(cv2.blur(gray, (3, 3)), np.uint8)
 
     def detect(self, frame: Frame) -> MotionResult:
