@@ -121,7 +121,8 @@ def run_scenario(
     if len(expected) < kills + 2:
         msg = f"the reference run stored only {len(expected)} events: too few to crash in"
         raise RuntimeError(msg)
-    last = max(kills + 1, len(expected) - 10)  # leave the tail: the run must still be going
+    # leave the tail: the run must still be going when it is killed
+    last = max(kills + 1, len(expected) - max(2, len(expected) // 10))
     targets = sorted(rng.sample(range(1, last), kills))
     killed_at: list[int] = []
     for target in targets:
