@@ -224,7 +224,7 @@ class ClipRecorder:
         rings.need(pre_roll_s + post_roll_s + 30.0)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.done: list[str] = []
+        self.done: deque[str] = deque(maxlen=1000)  # ids of the latest clips made
         self._thread = threading.Thread(target=self._run, name="clip-recorder", daemon=True)
         self._thread.start()
 

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 
 import redis
 import redis.asyncio as aioredis
-from gtvision.sinks.outbox import event_json
 
 from gtvision.config import Settings
 from gtvision.events import EventBase
+from gtvision.sinks.outbox import event_json
 
 DEFAULT_MAXLEN = 100_000
 DEFAULT_DEDUPE_TTL_S = 7 * 24 * 3600
@@ -126,8 +126,7 @@ class RedisFeed:
         self._script = self._sync.register_script(_PUBLISH_LUA)
         self._async: aioredis.Redis | None = None
 
-    def publish(self, event: EventBase) -> str:
-        """Append ``event`` to its city's stream once; return the entry id."""
+    def _call(self, event: EventBase) -> tuple[list[str], list[Any]]:
         keys = [stream_key(self._prefix, event.city_id), f"{self._prefix}feedid:{event.id}"]
         args: list[Any] = [
             self._maxlen,
@@ -137,7 +136,20 @@ class RedisFeed:
             event_json(event),
             self._ttl,
         ]
+        return keys, args
+
+    def publish(self, event: EventBase) -> str:
+        """Append ``event`` to its city's stream once; return the entry id."""
+        keys, args = self._call(event)
         return str(self._script(keys=keys, args=args))
+
+    def publish_many(self, events: list[EventBase]) -> list[str]:
+        """``publish`` for a batch in one round trip (pipelined script calls)."""
+        pipe = self._sync.pipeline(transaction=False)
+        for event in events:
+            keys, args = self._call(event)
+            self._script(keys=keys, args=args, client=pipe)
+        return [str(sid) for sid in pipe.execute()]
 
     def _client(self) -> aioredis.Redis:
         if self._async is None:
@@ -251,6 +263,10 @@ class MemoryFeed:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(flag.set)
         return text
+
+    def publish_many(self, events: list[EventBase]) -> list[str]:
+        """``publish`` for a batch."""
+        return [self.publish(e) for e in events]
 
     def _after(self, city_id: int, after: tuple[int, int], count: int) -> list[FeedItem]:
         city = self._cities.get(city_id)

@@ -242,9 +242,13 @@ class EventWriter:
         pending = [e for e, _ in stored if e.id in unpublished]
         if feed is None or not pending:
             return
-        pairs = self._retry(
-            "feed publish", pending, lambda: [(feed.publish(e), e.id) for e in pending]
-        )
+        many = getattr(feed, "publish_many", None)
+
+        def publish() -> list[tuple[str, str]]:
+            sids = many(pending) if many else [feed.publish(e) for e in pending]
+            return list(zip(sids, (e.id for e in pending), strict=True))
+
+        pairs = self._retry("feed publish", pending, publish)
         self._retry("stream id update", pending, lambda: self._set_stream_ids(pairs))
 
 

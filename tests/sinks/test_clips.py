@@ -138,7 +138,7 @@ def test_stored_event_gets_its_clip_linked(
                 "SELECT clip_key, payload->>'clip_key' FROM events WHERE id = %s", (event.id,)
             ).fetchone()
     key = object_key(event, "mp4")
-    assert writer.clips.done == [event.id]
+    assert list(writer.clips.done) == [event.id]
     assert row == (key, key)
     duration, _, first_key, _ = _probe(s3_store.get(key))
     assert abs(duration - 4.0) <= 1.0

@@ -84,6 +84,7 @@ async def test_redis_feed_publish_read_after_and_dedupe(redis_target: RedisTarge
     try:
         ids = [feed.publish(_pass(i)) for i in range(5)]
         assert feed.publish(_pass(0)) == ids[0]  # re-emitted event: same entry
+        assert feed.publish_many([_pass(i) for i in range(5)]) == ids  # pipelined, same entries
         items = await feed.read(12, "0-0", 0, 100)
         assert [i.stream_id for i in items] == ids
         assert items[0].event_id == _pass(0).id
