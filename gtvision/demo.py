@@ -294,17 +294,18 @@ def run(settings: Settings, opts: DemoOptions) -> int:
         pass
     finally:
         say("stopping…")
-        stuck = flow is not None and not flow.stop()
+        if flow is not None and not flow.stop():
+            log.warning("the flow is still inside a model call; leaving it behind")
         if pg is not None:
             pg.stop()
     code = 0 if flow is None or flow.error is None else 1
     say("stopped.")
-    if stuck:
-        # A thread inside a model call cannot be interrupted, and interpreter shutdown with it
-        # still running may abort: everything it could write to is closed, so leave now.
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    # Everything is closed. Leave without the interpreter's teardown: unloading torch and
+    # onnxruntime takes seconds, and a flow thread stuck in a model call (``stuck``) could make
+    # it abort.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _serve(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from gtvision.sources.synthetic import HOTLIST_PLATE, SAMPLE_CARS
@@ -60,6 +61,16 @@ def test_plate_pass_and_hotlist_alert_on_sse(demo: DemoProcess) -> None:
     assert plates & set(passes), f"no sample plate within {elapsed:.0f} s: passes {passes}"
     assert HOTLIST_PLATE in alerts, f"no alert for {HOTLIST_PLATE} in {elapsed:.0f} s: {alerts}"
     assert set(passes) <= plates, f"passes with plates not in the video: {passes}"
+    dsn = f"postgresql://postgres:@/gtvision?host={demo.data_dir / 'pg'}"
+    with psycopg.connect(dsn) as conn:  # one statement, one snapshot
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM events),"
+            " (SELECT count(*) FROM outbox WHERE sent_at IS NULL)"
+        ).fetchone()
+    assert row is not None
+    stored, queued = row
+    assert stored >= len(passes) + len(alerts)
+    assert queued == stored, "relay off: every stored event waits in the outbox"
 
 
 CHROMIUM = "/usr/bin/chromium"
