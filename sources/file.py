@@ -43,9 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
-_QUEUE = 8
+_QUEUE = 16
 _BATCH = 16
-_IDLE_MS = 10  # poll period while the decoder is ahead of nothing (replays are CPU-bound)
+_IDLE_MS = 30  # poll period while the queue is empty: each Bytewax wake-up costs CPU
 
 
 class _End:

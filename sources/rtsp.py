@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     import av.container
 
 log = logging.getLogger(__name__)
-_POLL_MS = 10
+_POLL_MS = 20  # idle poll period of a shard (each Bytewax wake-up costs CPU)
 
 
 def camera_event(spec: CameraSpec, kind: str, reason: str = "", detail: str = "") -> CameraEvent:
