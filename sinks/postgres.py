@@ -86,7 +86,11 @@ UPDATE events SET clip_key = %s,
                    THEN jsonb_set(payload, '{clip_key}', to_jsonb(%s::text)) ELSE payload END
 WHERE id = %s
 """
-_SET_STREAM = "UPDATE events SET stream_id = %s WHERE id = %s AND stream_id IS NULL"
+_SET_STREAM = """
+UPDATE events e SET stream_id = u.sid
+FROM unnest(%s::text[], %s::uuid[]) AS u(sid, id)
+WHERE e.id = u.id AND e.stream_id IS NULL
+"""
 
 
 def _ids(events: Sequence[EventBase]) -> str:
@@ -219,8 +223,8 @@ class EventWriter:
         self._retry("clip link", [], run)
 
     def _set_stream_ids(self, pairs: list[tuple[str, str]]) -> None:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(_SET_STREAM, pairs)
+        with self._pool.connection() as conn:
+            conn.execute(_SET_STREAM, ([sid for sid, _ in pairs], [eid for _, eid in pairs]))
 
     def write(self, events: Sequence[EventBase]) -> None:
         """Store ``events`` (duplicates and re-emissions are absorbed); returns when durable."""
