@@ -1,0 +1,42 @@
+"""The demo's seed rows: created once, reused on later runs, password reset on request."""
+
+from __future__ import annotations
+
+import psycopg
+
+from gtvision.demo import ADMIN_USER, seed
+from gtvision.web.auth import verify_password
+
+
+def _hash(dsn: str) -> str:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT password_hash FROM users WHERE username = %s", (ADMIN_USER,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_seed_is_idempotent_and_prints_the_password_once(fresh_pg_dsn: str) -> None:
+    first = seed(fresh_pg_dsn, "GTV5K42")
+    assert first.admin_password
+    assert verify_password(_hash(fresh_pg_dsn), first.admin_password)
+    again = seed(fresh_pg_dsn, "GTV5K42")
+    assert (again.city_id, again.camera_id) == (first.city_id, first.camera_id)
+    assert again.admin_password is None, "an existing admin keeps its password, unprinted"
+    assert verify_password(_hash(fresh_pg_dsn), first.admin_password)
+    with psycopg.connect(fresh_pg_dsn) as conn:
+        rows = conn.execute(
+            "SELECT city_id, pattern, kind FROM hotlists WHERE pattern = 'GTV5K42'"
+        ).fetchall()
+    assert rows == [(first.city_id, "GTV5K42", "exact")]
+
+
+def test_reset_and_chosen_password(fresh_pg_dsn: str) -> None:
+    seed(fresh_pg_dsn, "GTV5K42", password="first-password")
+    assert verify_password(_hash(fresh_pg_dsn), "first-password")
+    reset = seed(fresh_pg_dsn, "GTV5K42", reset_password=True)
+    assert reset.admin_password
+    assert reset.admin_password != "first-password"
+    assert verify_password(_hash(fresh_pg_dsn), reset.admin_password)
+    assert not verify_password(_hash(fresh_pg_dsn), "first-password")
