@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import aio_pika
 import pytest
@@ -181,3 +182,14 @@ def test_broker_down_30s_every_event_arrives(
     assert len(written) == len(set(written))
     assert set(got.ids) == set(written)  # every event, deduped by message_id
     assert set(left.ids) <= set(written)
+
+
+def test_relay_command_names_missing_settings(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GTV_")}
+    env["GTV_DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/postgres"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gtvision.cli", "relay", "--until-empty"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "GTV_AMQP_URL" in proc.stderr
