@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gtvision.models.store import (
-    detector_name,
-    onnx_path,
-    require_detector,
-    sha256_file,
-    verify,
-)
 from numpy.typing import NDArray
 
 from gtvision.events import Box
+from gtvision.models.store import (
+    DETECTOR_SHA256,
+    ModelMissingError,
+    detector_name,
+    onnx_path,
+    require_detector,
+    verify,
+)
 
 
 def offline(config_dir: Path | None = None) -> None:
@@ -69,38 +70,36 @@ class PlateDetector:
         conf: float = 0.25,
         imgsz: int = 640,
     ) -> None:
+        if backend not in {"pt", "onnx"}:
+            msg = f"detector backend {backend!r} is not supported: expected 'pt' or 'onnx'"
+            raise ValueError(msg)
         weights = require_detector(models_dir)
+        verify(weights)  # refuses (and deletes) weights that are not the pinned file
+        sha = DETECTOR_SHA256
+        path = weights
+        self.name = detector_name(sha)
         if backend == "onnx":
             path = onnx_path(models_dir)
             if not path.is_file():
-                from gtvision.models.store import ModelMissingError
-
                 msg = (
                     f"ONNX detector not found at {path}: run `gtvision models export --format onnx`"
                 )
                 raise ModelMissingError(msg)
-            sha = sha256_file(weights)
-            verify(weights, sha)
-            self.name = f"{detector_name(sha)}/onnx"
-        elif backend == "pt":
-            path = weights
-            sha = sha256_file(weights)
-            self.name = detector_name(sha)
-        else:
-            msg = f"detector backend {backend!r} is not supported: expected 'pt' or 'onnx'"
-            raise ValueError(msg)
+            self.name += "/onnx"
         self.sha256 = sha
         self.device = device
         self.conf = conf
         self.imgsz = imgsz
         self._model = load_yolo(path, models_dir / "ultralytics")
 
-    def detect(self, bgr: NDArray[np.uint8], conf: float | None = None) -> list[PlateBox]:
+    def detect(
+        self, bgr: NDArray[np.uint8], conf: float | None = None, imgsz: int | None = None
+    ) -> list[PlateBox]:
         """Plates in one BGR frame, most confident first."""
         result = self._model.predict(
             bgr,
             conf=self.conf if conf is None else conf,
-            imgsz=self.imgsz,
+            imgsz=self.imgsz if imgsz is None else imgsz,
             device=self.device,
             verbose=False,
         )[0]

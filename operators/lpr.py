@@ -175,12 +175,7 @@ class PlateReader:
         """Plate boxes, retrying at a larger input size when the first pass finds none."""
         boxes: list[PlateBox] = self.detector.detect(frame)
         if not boxes and self.config.retry_imgsz > self.config.imgsz:
-            saved = self.detector.imgsz
-            self.detector.imgsz = self.config.retry_imgsz
-            try:
-                boxes = self.detector.detect(frame)
-            finally:
-                self.detector.imgsz = saved
+            boxes = self.detector.detect(frame, imgsz=self.config.retry_imgsz)
         return boxes[: self.config.max_plates]
 
     def recognise(self, frame: Image, box: Box) -> list[PlateCandidate]:
