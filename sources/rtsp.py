@@ -200,6 +200,11 @@ class CameraReader:
         return "server_gone", "the stream ended (publisher or server gone)"
 
 
+def _connection(spec: CameraSpec) -> tuple[str, float, bool]:
+    """What a reader's connection depends on (a change restarts the reader)."""
+    return spec.url, spec.analysis_fps, spec.keyframes_only
+
+
 class _ShardPartition(StatefulSourcePartition[SourceItem, None]):
     def __init__(self, src: RtspSource, shard: int) -> None:
         self._src, self._shard = src, shard
@@ -239,7 +244,11 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, None]):
             wanted, self._applied = dict(self._wanted), self._version
         out: list[SourceItem] = []
         for cam_id, reader in list(self._readers.items()):
-            if wanted.get(cam_id) != reader.spec:
+            new = wanted.get(cam_id)
+            if new is not None and _connection(new) == _connection(reader.spec):
+                reader.spec = new  # masks/motion/name edits need no reconnect
+                continue
+            if new != reader.spec:
                 reader.stop()
                 del self._readers[cam_id]
                 out.extend(reader.drain())

@@ -6,11 +6,13 @@ import itertools
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from gtvision.events import CameraEvent, Frame
+from gtvision.operators.motion import MotionSettings
 from gtvision.sources.cameras import CameraSpec, StaticCameras
 from gtvision.sources.decode import SourceItem
 from gtvision.sources.rtsp import RtspSource
@@ -194,6 +196,15 @@ def test_cameras_added_and_removed_while_running(rtsp_publisher: Callable[..., A
     c = Collector(RtspSource(directory, poll_s=1.0))
     try:
         c.poll_until(lambda _: len(c.frames(20)) >= 3, timeout=15)
+        reader_a = c.part.readers[20]
+        # a motion-settings edit applies without reconnecting
+        directory.specs[0] = replace(directory.specs[0], motion=MotionSettings(threshold=60))
+        src = c.part._src
+        c.poll_until(lambda _: src.registry.motion_settings(20).threshold == 60, timeout=4)
+        n = len(c.frames(20))
+        c.poll_until(lambda _: len(c.frames(20)) >= n + 3, timeout=5)  # reconciled by now
+        assert c.part.readers[20] is reader_a
+        assert reader_a.spec.motion.threshold == 60
         directory.specs.append(spec(21, pub_b.url))
         took = c.poll_until(lambda _: bool(c.frames(21)), timeout=5)
         assert took <= 5
