@@ -89,9 +89,9 @@ class PlateReading:
     crop_jpeg: bytes = field(repr=False, default=b"")
 
     @property
-    def rank(self) -> float:
-        """Ordering key: text confidence weighted by detector confidence."""
-        return self.confidence * math.sqrt(self.detector_confidence)
+    def rank(self) -> tuple[float, float]:
+        """Ordering key: text confidence, then detector confidence."""
+        return (self.confidence, self.detector_confidence)
 
 
 def load_image(path: str | Path) -> Image | None:
@@ -219,7 +219,7 @@ class PlateReader:
                     crop_jpeg=encode_crop(frame, hit.box, self.config.crop_quality),
                 )
             )
-        out.sort(key=lambda r: -r.rank)
+        out.sort(key=lambda r: r.rank, reverse=True)
         return out
 
 
