@@ -106,3 +106,27 @@ def test_read_plates_step_in_a_flow(models_dir: Path) -> None:
         assert r.models["detector"] == detector_name()
         assert r.models["ocr"].startswith("rapidocr-onnxruntime-1.4.4")
         assert parse_event(r.to_json()) == r
+
+
+def test_mercosul_band_and_format_prior() -> None:
+    from gtvision.events import Box
+    from gtvision.operators.lpr import format_prior, mercosul_band
+    from gtvision.operators.plates import BR_MERCOSUL, BR_OLD
+
+    plate = np.full((60, 180, 3), 235, dtype=np.uint8)
+    box = Box(x1=0, y1=0, x2=180, y2=60)
+    assert not mercosul_band(plate, box)
+    plate[:12] = (160, 60, 20)  # BGR: the blue band on top of a Mercosul plate
+    assert mercosul_band(plate, box)
+    assert format_prior(BR_MERCOSUL, blue_band=True) > format_prior(BR_OLD, blue_band=True)
+    assert format_prior(BR_OLD, blue_band=False) > format_prior(BR_MERCOSUL, blue_band=False)
+
+
+def test_reader_config_from_settings() -> None:
+    from gtvision.config import Settings
+    from gtvision.operators.lpr import ReaderConfig
+
+    cfg = ReaderConfig.from_settings(Settings(plate_formats="eu=LL999LL"))
+    assert [(f.name, f.pattern) for f in cfg.formats] == [("eu", "LL999LL")]
+    with pytest.raises(ValueError, match="LLX"):
+        ReaderConfig.from_settings(Settings(plate_formats="LLX"))
