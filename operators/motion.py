@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gtvision.events import Box, Frame
+from gtvision.sources import metrics
 
 Polygon = tuple[tuple[float, float], ...]
 
@@ -256,6 +257,7 @@ class _Gate:
         keep = not settings.enabled or (last is not None and last <= ts <= last + tail)
         counter = self.stats.passed if keep else self.stats.skipped
         counter[cam] = counter.get(cam, 0) + 1
+        metrics.GATE.labels(str(cam), "passed" if keep else "skipped").inc()
         return keep
 
 

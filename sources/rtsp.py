@@ -31,6 +31,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from gtvision.events import CameraEvent, Frame
 from gtvision.sinks.backoff import Backoff
+from gtvision.sources import metrics
 from gtvision.sources.cameras import CameraDirectory, CameraRegistry, CameraSpec
 from gtvision.sources.decode import (
     OPEN_TIMEOUT,
@@ -87,6 +88,7 @@ class CameraReader:
         self._stop = threading.Event()
         self._backoff = Backoff(base_s=0.5, cap_s=reconnect_cap_s)
         self._last_reason: str | None = None
+        self._label = str(spec.camera_id)
         self._thread = threading.Thread(
             target=self._run, name=f"rtsp-{spec.camera_id}", daemon=True
         )
@@ -118,6 +120,7 @@ class CameraReader:
                             del self._items[i]
                             self._queued_frames -= 1
                             self.drops += 1
+                            metrics.DROPPED.labels(self._label).inc()
                             break
                 self._queued_frames += 1
             self._items.append(item)
@@ -133,7 +136,9 @@ class CameraReader:
     def _offline(self, reason: OfflineReason, detail: str) -> None:
         detail = detail.replace(self.spec.url, mask_url(self.spec.url))
         was_online, self.online = self.online, False
+        metrics.ONLINE.labels(self._label).set(0)
         if was_online or reason != self._last_reason:
+            metrics.OFFLINE.labels(self._label, reason).inc()
             log.warning("camera %s offline (%s): %s", self.spec.camera_id, reason, detail)
             self.push(camera_event(self.spec, "camera.offline", reason, detail))
         self._last_reason = reason
@@ -189,12 +194,14 @@ class CameraReader:
                 if not self.online:
                     self.online, self.stalled_reported, self._last_reason = True, False, None
                     self._backoff.reset()
+                    metrics.ONLINE.labels(self._label).set(1)
                     self.push(camera_event(spec, "camera.online"))
                 index += 1
                 ts = clock.ts(pts)
                 if not limiter.keep(pts):
                     continue
                 self.frames += 1
+                metrics.FRAMES.labels(self._label).inc()
                 kw = {"city_id": spec.city_id, "camera_id": spec.camera_id, "index": index}
                 self.push(to_frame(vf, ts=ts, pts_s=pts, **kw))
         return "server_gone", "the stream ended (publisher or server gone)"

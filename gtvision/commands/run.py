@@ -70,6 +70,10 @@ def _run(args: argparse.Namespace) -> int:
             rdir.mkdir(parents=True, exist_ok=True)
             init_db_dir(rdir, 1)
         recovery = RecoveryConfig(str(rdir), timedelta(seconds=args.backup_interval))
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=settings.http_host)
     cli_main(
         builder(ctx),
         workers_per_process=args.workers_per_process,
@@ -103,4 +107,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--poll-s", type=float, default=2.0, help="camera table poll period (s)")
     p.add_argument("--jsonl", default="", metavar="OUT", help="write events as JSON lines")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on GTV_HTTP_HOST:PORT (frames, drops, camera health, gate)",
+    )
     p.set_defaults(func=_run)

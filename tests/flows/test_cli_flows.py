@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,13 @@ GTV = [sys.executable, "-m", "gtvision.cli"]
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("replay") / "moving.mp4"
     return make_video(path, duration=7, filters=[moving_box(2, 4), "noise=alls=8:allf=t"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -205,14 +214,21 @@ def test_run_with_two_workers_reads_cameras_of_both_shards(
     pubs = [rtsp_publisher("w2-a"), rtsp_publisher("w2-b")]
     out = tmp_path / "events.jsonl"
     env = _env(GTV_RTSP_URLS=",".join(p.url for p in pubs))
+    port = free_port()
     proc = subprocess.Popen(
-        [*GTV, "run", "motion", "-w", "2", "--jsonl", str(out)],
+        [*GTV, "run", "motion", "-w", "2", "--jsonl", str(out), "--metrics-port", str(port)],
         env=env,
         stderr=subprocess.DEVNULL,
     )
     try:
         ids = {1_000_001, 1_000_002}  # shards 1 and 0 of 2
         _wait(out, lambda ev: ids <= {e.camera_id for e in ev if e.type == "camera.online"}, 30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        for cam in ids:
+            assert f'gtvision_camera_online{{camera="{cam}"}} 1.0' in text
+            assert f'gtvision_frames_total{{camera="{cam}"}}' in text
+        assert "gtvision_motion_gate_frames_total" in text
     finally:
         proc.send_signal(signal.SIGINT)
         try:
