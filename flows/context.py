@@ -20,11 +20,11 @@ from typing import Any
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource
 from bytewax.outputs import Sink
-from gtvision.operators.motion import GateStats, MotionSettings
-from gtvision.sources.decode import SourceItem
 
 from gtvision.config import Settings
 from gtvision.events import EventBase
+from gtvision.operators.motion import GateStats, MotionSettings
+from gtvision.sources.decode import SourceItem
 
 
 def _default_motion(camera_id: int) -> MotionSettings:

@@ -18,11 +18,11 @@ from typing import cast
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
+
+from gtvision.events import CameraEvent, EventBase, Frame
 from gtvision.flows.context import FlowContext
 from gtvision.operators.incidents import motion_incidents
 from gtvision.operators.motion import MotionFrame, MotionResult, motion, motion_gate
-
-from gtvision.events import CameraEvent, EventBase, Frame
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators.windowing import EventClock, SessionWindower, fold_window
-from gtvision.operators.motion import MotionResult
 
 from gtvision.events import Box, MotionIncident
+from gtvision.operators.motion import MotionResult
 
 _FIXED_NOW = datetime(1970, 1, 1, tzinfo=UTC)
 
