@@ -119,7 +119,6 @@ class Settings(BaseSettings):
     model_dir: Path | None = None
     device: Literal["cpu", "cuda"] = "cpu"
     plate_formats: str = "br-old=LLL9999,br-mercosul=LLL9L99"
-    plate_formats: str = "br-old=LLL9999,br-mercosul=LLL9L99"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("rtsp_urls", "camera_allow_cidrs", mode="before")
