@@ -1,7 +1,7 @@
 """Web API load bench: ``GET /cameras`` (cached) and SSE fan-out, app under uvicorn.
 
-The app runs with uvicorn in its own process on loopback (``--workers`` as given, default 1:
-one core serves, the other loads). Load comes from separate processes:
+The app runs as ``gtvision serve`` (uvicorn) in its own process on loopback (``--workers`` as
+given, default 1: one core serves, the other loads). Load comes from separate processes:
 
 1. throughput: Debian ``wrk`` (closed loop, 64 connections) on ``/cameras`` with a bearer
    token, then on a bare Starlette hello-JSON endpoint with the same uvicorn setup; ratio.
@@ -98,20 +98,7 @@ def seed(dsn: str, cameras: int) -> Principal:
 
 
 @contextmanager
-def server(args: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[psutil.Process]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        *args,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+def server(cmd: list[str], env: dict[str, str], port: int, probe: str) -> Iterator[psutil.Process]:
     proc = subprocess.Popen(cmd, env=env, cwd=HERE.parent)
     try:
         deadline = time.monotonic() + 30
@@ -280,13 +267,41 @@ def main() -> int:
                 "GTV_DB_POOL_SIZE": "10",
             }
         )
+        env["PYTHONMALLOC"] = "malloc"
         workers = ["--workers", str(a.workers)]
         feed = RedisFeed(REDIS, prefix)
         load_before = os.getloadavg()[0]
         try:
             port, hport = free_port(), free_port()
-            app_args = ["--factory", "gtvision.web.app:app_from_env", *workers]
-            hello_args = ["--app-dir", str(HERE), "api_hello:app", *workers]
+            # the app exactly as deployed: `gtvision serve` (uvicorn, C allocator)
+            app_args = [
+                sys.executable,
+                "-m",
+                "gtvision.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *workers,
+            ]
+            # the baseline: plain uvicorn, same worker count, same allocator
+            hello_args = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(HERE),
+                "api_hello:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(hport),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                *workers,
+            ]
             with (
                 server(app_args, env, port, "/healthz") as proc,
                 server(hello_args, env, hport, "/hello"),

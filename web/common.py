@@ -67,17 +67,24 @@ def cache_key(state: AppState, kind: str, city: int | None) -> str:
 
 
 async def cache_get(state: AppState, kind: str, city: int | None) -> str | None:
-    """Cached JSON text: this process's copy (up to ``LOCAL_TTL_S`` old), else Redis's."""
+    """Cached JSON text: this process's copy (up to ``LOCAL_TTL_S`` old), else Redis's.
+
+    When the local copy expires, one request refreshes it from Redis while concurrent ones keep
+    answering from the expiring copy (no burst of identical Redis reads).
+    """
     key = cache_key(state, kind, city)
     local = state.local_cache.get(key)
     now = time.monotonic()
-    if local is not None and local[0] > now:
+    if local is not None and (local[0] > now or key in state.refreshing):
         return local[1]
+    state.refreshing.add(key)
     try:
         value = await state.redis.get(key)
-    except RedisError:
-        log.warning("cache read failed for %s", kind)
+    except RedisError as err:
+        log.warning("cache read failed for %s: %s: %s", kind, type(err).__name__, err)
         return None
+    finally:
+        state.refreshing.discard(key)
     if value is None:
         return None
     text = str(value)

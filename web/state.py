@@ -57,6 +57,7 @@ class AppState:
     store: ObjectStoreLike | None
     hub: Hub
     local_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
+    refreshing: set[str] = field(default_factory=set)
 
     def key(self, *parts: object) -> str:
         """A Redis key under ``settings.redis_prefix``."""

@@ -1,8 +1,15 @@
-"""``gtvision serve``: the web API under uvicorn."""
+"""``gtvision serve``: the web API under uvicorn.
+
+The server runs with the C allocator (``PYTHONMALLOC=malloc``; the command re-executes itself
+once to set it): memory freed when thousands of SSE clients disconnect then goes back to the
+OS (the SSE hub calls ``malloc_trim``), whereas pymalloc arenas stay fragmented and resident.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
 from gtvision.config import load_settings
@@ -15,12 +22,21 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     jwt_secret(settings)  # fail fast, and create the demo secret once before workers start
+    host = args.host or settings.http_host
+    port = args.port or settings.http_port
+    workers = args.workers or settings.web_workers
+    if "PYTHONMALLOC" not in os.environ:
+        argv = [sys.executable, "-m", "gtvision.cli", "serve", "--host", host]
+        argv += ["--port", str(port), "--workers", str(workers)]
+        if args.access_log:
+            argv.append("--access-log")
+        os.execve(sys.executable, argv, {**os.environ, "PYTHONMALLOC": "malloc"})  # noqa: S606
     uvicorn.run(
         "gtvision.web.app:app_from_env",
         factory=True,
-        host=args.host or settings.http_host,
-        port=args.port or settings.http_port,
-        workers=args.workers or settings.web_workers,
+        host=host,
+        port=port,
+        workers=workers,
         log_level=settings.log_level.lower(),
         access_log=args.access_log,
         proxy_headers=False,
