@@ -243,12 +243,11 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
         max_pass = timedelta(seconds=self.config.max_pass_s)
         if p is not None and read.ts - p.first_seen > max_pass:
             self.state.open.remove(p)
-            out.append(self._emit(p))
-            p = None
+            self.state.open.append(_new_pass(read))  # the same vehicle, still there
+            return [build_pass(p)]
         if p is None:
-            if self._late(read):
-                return out
-            self.state.open.append(_new_pass(read))
+            if not self._late(read):
+                self.state.open.append(_new_pass(read))
             return out
         _join(p, read, self.config.max_reads)
         return out

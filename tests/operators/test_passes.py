@@ -221,6 +221,8 @@ def test_max_pass_duration_splits_a_parked_car() -> None:
     lg, _ = logic(max_pass_s=2.0)
     out = feed(lg, [read("PRK0001", i * 0.5) for i in range(7)])  # 0 .. 3 s
     assert [p.reads for p in out] == [5]
+    rest, _ = lg.on_eof()
+    assert [(p.reads, p.first_seen) for p in rest] == [(2, T0 + timedelta(seconds=2.5))]
 
 
 def test_snapshot_resume_gives_the_same_passes_and_ids() -> None:
