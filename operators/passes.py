@@ -12,7 +12,8 @@ reads, or the latest time of its light :class:`CameraTick` heartbeats (one per d
 from the source stream, so a pass also ends when frames keep coming but plates do not) minus
 ``tick_lateness_s`` -- ticks travel on another branch of the dataflow than the reads (which wait
 for the detector), so a tick may overtake the reads of earlier frames of the same source batch;
-the lateness must cover a source batch. A pass whose ``last_seen + gap_s`` is behind the
+the lateness covers a source batch: ``tick_lateness_s`` or ``tick_lateness_frames`` frame
+intervals, whichever is longer. A pass whose ``last_seen + gap_s`` is behind the
 watermark is emitted. A replay therefore emits exactly what a live run would, whatever the
 processing speed. Two fallbacks: ``notify_at`` flushes every open pass of a camera when nothing
 at all arrived for ``idle_s`` of wall-clock time (camera gone; it must exceed the longest
@@ -75,6 +76,7 @@ class PassConfig:
     join_iou: float = 0.3
     iou_window_s: float = 0.5
     tick_lateness_s: float = 3.5
+    tick_lateness_frames: int = 10
     max_pass_s: float = 120.0
     idle_s: float | None = 30.0  # wall-clock; None: no wall-clock flush (replays)
     max_reads: int = 64
@@ -124,6 +126,7 @@ class PassState:
     closed: list[Tombstone] = field(default_factory=list)
     read_mark: datetime | None = None
     tick_mark: datetime | None = None
+    tick_step: timedelta = timedelta(0)
     last_arrival: datetime | None = None
 
     def watermark(self, lateness: timedelta) -> datetime | None:
@@ -168,8 +171,11 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
         if isinstance(value, PlateRead):
             st.read_mark = max(st.read_mark or value.ts, value.ts)
         else:
+            if st.tick_mark is not None and value.ts > st.tick_mark:
+                st.tick_step = value.ts - st.tick_mark
             st.tick_mark = max(st.tick_mark or value.ts, value.ts)
-        mark = st.watermark(self.lateness)
+        lateness = max(self.lateness, st.tick_step * self.config.tick_lateness_frames)
+        mark = st.watermark(lateness)
         out = self._expire(mark) if mark is not None else []
         if isinstance(value, PlateRead) and value.text:
             out.extend(self._add(value))

@@ -162,6 +162,17 @@ def test_ticks_overtaking_reads_of_earlier_frames_do_not_split_a_pass() -> None:
     assert [p.reads for p in out] == [16]
 
 
+def test_tick_lateness_grows_with_a_low_frame_rate() -> None:
+    lg, _ = logic(gap_s=1.0, tick_lateness_s=0.5)
+    # 1 fps: ten frame intervals of lateness, so ticks 5 s ahead do not end the pass
+    items: list[PlateRead | CameraTick] = [tick(0.0), read("ABC1234", 0.0)]
+    items += [tick(float(i)) for i in range(1, 6)]
+    items += [read("ABC1234", 1.0), read("ABC1234", 2.0)]
+    assert feed(lg, items) == []
+    assert feed(lg, [tick(float(i)) for i in range(6, 13)]) == []  # 12 - 10 <= 2 + 1
+    assert [p.reads for p in feed(lg, [tick(14.0)])] == [3]
+
+
 def test_box_overlap_does_not_join_across_a_time_gap() -> None:
     lg, _ = logic(gap_s=1.5)
     feed(lg, [read("AAA1111", 0.0), read("KKK7777", 1.0)])  # same spot, next car
