@@ -31,6 +31,17 @@ def _start(text: str | None) -> datetime | None:
     return value
 
 
+def _root_cause(err: BaseException) -> str:
+    """The innermost message of a chain of wrapped exceptions (one line)."""
+    seen: list[BaseException] = [err]
+    while (nxt := seen[-1].__cause__ or seen[-1].__context__) is not None and nxt not in seen:
+        seen.append(nxt)
+    for exc in reversed(seen):
+        if isinstance(exc, RuntimeError) and str(exc).startswith("cannot decode"):
+            return str(exc)
+    return str(seen[-1]).strip().splitlines()[0] if str(seen[-1]).strip() else repr(seen[-1])
+
+
 def _frame_count(location: str) -> int:
     if location.startswith("s3://"):
         return 0
@@ -128,6 +139,9 @@ def _replay(args: argparse.Namespace) -> int:
             epoch_interval=timedelta(seconds=args.snapshot_interval),
             recovery_config=recovery,
         )
+    except Exception as err:  # Bytewax wraps the step's error: report its root cause
+        print(f"gtvision: replay of {args.video!r} failed: {_root_cause(err)}", file=sys.stderr)
+        return 1
     finally:
         bar.close()
         sink.close()

@@ -98,6 +98,12 @@ def test_replay_errors_are_one_clear_line(video: Path, tmp_path: Path) -> None:
     proc = _replay(str(tmp_path / "missing.mp4"))
     assert proc.returncode == 2
     assert "video file not found" in proc.stderr
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00not a video" * 5000)
+    proc = _replay(str(junk))
+    assert proc.returncode == 1
+    assert "gtvision: replay of" in proc.stderr
+    assert "cannot decode" in proc.stderr
     proc = _replay(str(video), "--start", "yesterday")
     assert proc.returncode == 2
     assert "--start expects an ISO time" in proc.stderr
