@@ -226,3 +226,24 @@ def test_cameras_added_and_removed_while_running(rtsp_publisher: Callable[..., A
         assert len(c.events(20, "camera.online")) == 1
     finally:
         c.close()
+
+
+def test_a_slow_flow_drops_the_oldest_frames_and_counts_them(
+    rtsp_publisher: Callable[..., Any], collect: Callable[..., Collector]
+) -> None:
+    pub = rtsp_publisher("slow")
+    c = collect(spec(5, pub.url), queue_size=2)
+    c.poll_until(lambda _: len(c.frames(5)) >= 2, timeout=15)
+    reader = c.part.readers[5]
+    c.items.extend(c.part.next_batch())
+    last_seen = c.frames(5)[-1].ts
+    time.sleep(2.0)  # the flow "falls behind": ~10 frames arrive at 5 fps, 2 fit the queue
+    t_resume = time.monotonic()
+    batch = c.part.next_batch()
+    frames = [i for i in batch if isinstance(i, Frame)]
+    assert len(frames) == 2
+    assert reader.drops >= 5
+    # what is kept is the newest: consecutive recent frames, not the ones from 2 s ago
+    assert (frames[1].ts - frames[0].ts).total_seconds() < 0.5
+    assert (frames[0].ts - last_seen).total_seconds() > 1.2
+    assert time.monotonic() - t_resume < 0.05  # next_batch never blocks
