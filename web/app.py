@@ -58,7 +58,11 @@ def create_app(
         middleware=[
             Middleware(Metrics),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(RateLimit, per_min=settings.rate_limit_per_min),
+            *(
+                [Middleware(RateLimit, per_min=settings.rate_limit_per_min)]
+                if settings.rate_limit_per_min > 0
+                else []
+            ),
         ],
         exception_handlers={
             ApiError: api_error_handler,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from typing import Any
 
-from gtvision.web.problems import problem
 from prometheus_client import Histogram
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gtvision.web.problems import problem
 
 log = logging.getLogger(__name__)
 REQUEST_SECONDS = Histogram(
@@ -38,10 +40,18 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         detail = f"request body larger than {self.max_bytes} bytes"
+        has_body = False
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await problem(413, detail)(scope, receive, send)
-                return
+            if name == b"content-length":
+                has_body = value != b"0"
+                if value.isdigit() and int(value) > self.max_bytes:
+                    await problem(413, detail)(scope, receive, send)
+                    return
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:  # nothing to count (GETs): skip the wrappers
+            await self.app(scope, receive, send)
+            return
         seen = 0
         started = False
 
@@ -72,6 +82,7 @@ class Metrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
@@ -92,9 +103,13 @@ class Metrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - start
-            )
+            key = (scope["method"], template, status)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = REQUEST_SECONDS.labels(
+                    scope["method"], template, str(status)
+                )
+            child.observe(time.perf_counter() - start)
 
 
 class RateLimit:

@@ -147,3 +147,25 @@ async def test_health_ready_metrics(api: Api) -> None:
     text = (await api.client.get("/metrics")).text
     assert 'route="/cameras/{camera_id:int}"' in text
     assert "gtv_sse_subscribers" in text
+
+
+async def test_general_rate_limit_per_token_answers_429(
+    pg_dsn: str, redis_target: RedisTarget, tmp_path: Path, web_backend: Any
+) -> None:
+    world = web_backend[4]
+    settings = make_settings(pg_dsn, redis_target, tmp_path, rate_limit_per_min=3)
+    async with running(settings, feed=web_backend[1], store=web_backend[2]) as app:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.8", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            issuer = app.state.gtv.tokens
+            one = {"Authorization": f"Bearer {issuer.issue(world.users[('a', Role.VIEWER)])[0]}"}
+            two = {"Authorization": f"Bearer {issuer.issue(world.users[('b', Role.VIEWER)])[0]}"}
+            codes = [(await client.get("/me", headers=one)).status_code for _ in range(5)]
+            other = (await client.get("/me", headers=two)).status_code
+            limited = await client.get("/me", headers=one)
+            health = (await client.get("/healthz")).status_code
+    assert codes == [200, 200, 200, 429, 429]
+    assert other == 200  # counted per token
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert health == 200  # probes are never limited
