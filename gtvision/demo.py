@@ -233,6 +233,13 @@ def run(settings: Settings, opts: DemoOptions) -> int:
         )
     if ensure_model(settings):
         return 1
+    # Loading the plate reader takes seconds: overlap it with the video and PostgreSQL.
+    from gtvision.flows.demo import warm_up
+
+    warming = threading.Thread(
+        target=warm_up, args=(settings.models_path,), name="gtv-warm-up", daemon=True
+    )
+    warming.start()
     video = sample_path(settings, opts.video)
     if not video.is_file():
         return fail(f"video file not found: {video}")
@@ -275,13 +282,13 @@ def run(settings: Settings, opts: DemoOptions) -> int:
         plates = ", ".join(c.plate for c in SAMPLE_CARS)
         say(f"  video         {video.name} looped in real time: plates {plates}")
         say(f"  hotlist       {HOTLIST_PLATE} ({HOTLIST_REASON}) -> alert.triggered")
-        from gtvision.flows.demo import FlowThread, build_demo_flow, warm_up
+        from gtvision.flows.demo import FlowThread, build_demo_flow
 
         flow = FlowThread(
             lambda stop: build_demo_flow(
                 settings, video, demo.city_id, demo.camera_id, feed, stop, loops=opts.loops
             ),
-            lambda: warm_up(settings.models_path),
+            warming.join,
         )
         flow.start()
 
@@ -289,7 +296,7 @@ def run(settings: Settings, opts: DemoOptions) -> int:
             _print_access(settings, opts, demo)
             say(f"ready in {time.monotonic() - began:.1f} s. Press Ctrl-C to stop.")
 
-        _serve(settings, opts, feed, store, ready)
+        _serve(settings, opts, feed, store, ready, flow)
     except KeyboardInterrupt:
         pass
     finally:
@@ -309,9 +316,14 @@ def run(settings: Settings, opts: DemoOptions) -> int:
 
 
 def _serve(
-    settings: Settings, opts: DemoOptions, feed: Any, store: Any, ready: Callable[[], None]
+    settings: Settings,
+    opts: DemoOptions,
+    feed: Any,
+    store: Any,
+    ready: Callable[[], None],
+    flow: Any,
 ) -> None:
-    """Run uvicorn in this thread; call ``ready`` once it listens."""
+    """Run uvicorn in this thread; call ``ready`` once it listens; stop if the flow fails."""
     import uvicorn
 
     from gtvision.web.app import create_app
@@ -332,6 +344,11 @@ def _serve(
             time.sleep(0.05)
         if server.started:
             ready()
+        while not server.should_exit:
+            if flow.error is not None:
+                fail(f"the flow stopped: {flow.error!r}; shutting the demo down")
+                server.should_exit = True
+            time.sleep(0.2)
 
     threading.Thread(target=announce, name="gtv-ready", daemon=True).start()
     server.run()

@@ -58,7 +58,9 @@ def test_plate_pass_and_hotlist_alert_on_sse(demo: DemoProcess) -> None:
             if plates & set(passes) and HOTLIST_PLATE in alerts:
                 break
     elapsed = time.monotonic() - demo.started
-    assert plates & set(passes), f"no sample plate within {elapsed:.0f} s: passes {passes}"
+    assert plates & set(passes), (
+        f"no sample plate within {elapsed:.0f} s: passes {passes}\n{demo.output()}"
+    )
     assert HOTLIST_PLATE in alerts, f"no alert for {HOTLIST_PLATE} in {elapsed:.0f} s: {alerts}"
     assert set(passes) <= plates, f"passes with plates not in the video: {passes}"
     dsn = f"postgresql://postgres:@/gtvision?host={demo.data_dir / 'pg'}"
