@@ -8,10 +8,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from gtvision.models.store import ModelMissingError
-from gtvision.sources import synthetic
 
 from gtvision.config import load_settings
+from gtvision.models.store import ModelMissingError
+from gtvision.sources import synthetic
 
 
 def test_sample_video_format_and_cache(tmp_path: Path) -> None:
