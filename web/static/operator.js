@@ -108,6 +108,7 @@ function addCard(event, cropUrl = null, fresh = true) {
   const card = $("card").content.firstElementChild.cloneNode(true);
   card.dataset.eventId = event.id;
   card.dataset.type = event.type;
+  card.dataset.ts = String(event.last_seen || event.ts || "");
   card.classList.add(isAlert ? "alert" : "pass");
   if (fresh) card.classList.add("fresh");
   card.querySelector(".plate").textContent = event.plate || "?";
@@ -130,7 +131,9 @@ function addCard(event, cropUrl = null, fresh = true) {
   if (cropUrl) { img.src = cropUrl; img.classList.remove("pending"); } else if (event.crop_key) attachCrop(img, event.id);
   shown.set(event.id, card);
   const feed = $("feed");
-  feed.prepend(card);
+  // newest first, also for events that arrive late (history loaded after a reconnect)
+  const after = [...feed.children].find((c) => c.dataset.ts < card.dataset.ts);
+  feed.insertBefore(card, after || null);
   while (feed.children.length > MAX_CARDS) {
     const old = feed.lastElementChild;
     shown.delete(old.dataset.eventId);
@@ -164,7 +167,13 @@ async function connect(me, city) {
     return;
   }
   source = new EventSource(url);
-  source.onopen = () => setStatus("live", true);
+  let opened = false;
+  source.onopen = () => {
+    setStatus("live", true);
+    // after a reconnect with a new stream token, fetch what was stored in between
+    if (opened || shown.size) loadRecent(me.role === "admin" ? city : null);
+    opened = true;
+  };
   const onEvent = (msg) => {
     if (msg.lastEventId) lastEventId = msg.lastEventId;
     try { addCard(JSON.parse(msg.data)); } catch (_) { /* heartbeat or foreign data */ }
