@@ -10,7 +10,7 @@ given, default 1: one core serves, the other loads). Load comes from separate pr
    and latency is not corrected for coordinated omission, so the achieved rate is printed too.
 3. SSE: 1000 idle subscribers (``bench/api_sse_clients.py``, raw sockets) + one published event:
    delivery latency percentiles (publish → ``data:`` received) and server RSS before, during and
-   after disconnect, twice (round 1 warms allocator pools; round 2 shows steady state).
+   after disconnect, three rounds (the p99 verdict uses their median: the machine is shared).
 
 Rate limits are disabled for the bench (``GTV_RATE_LIMIT_PER_MIN=0``). Uses the local
 PostgreSQL (a scratch database, dropped after) and Redis (a scratch prefix, deleted after).
@@ -354,7 +354,7 @@ def main() -> int:
                 lat_nice = paced(url, auth, a.rate, a.duration * 2, nice=-10)
                 os.setpriority(os.PRIO_PROCESS, proc.pid, 0)
                 rss0 = rss_mb(proc)
-                sse = [sse_round(port, token, a.sse, feed, who, proc, k) for k in (1, 2)]
+                sse = [sse_round(port, token, a.sse, feed, who, proc, k) for k in (1, 2, 3)]
         finally:
             feed.close()
             for key in rc.scan_iter(match=f"{prefix}*", count=1000):
@@ -403,12 +403,16 @@ def main() -> int:
         )
     last = sse[-1]
     back = last["rss_after_mb"] - sse[0]["rss_after_mb"]
-    ok_sse = last["received"] == a.sse and last["p99_ms"] < 250
-    print(f"SSE p99 delivery {last['p99_ms']:.1f} ms (bar < 250 ms) {'PASS' if ok_sse else 'FAIL'}")
+    p99 = statistics.median(r["p99_ms"] for r in sse)
+    ok_sse = all(r["received"] == a.sse for r in sse) and p99 < 250
     print(
-        f"RSS after round 2 - after round 1: {back:+.1f} MB; after round 2 - before SSE: "
+        f"SSE p99 delivery, median of {len(sse)} rounds: {p99:.1f} ms (bar < 250 ms) "
+        f"{'PASS' if ok_sse else 'FAIL'}"
+    )
+    print(
+        f"RSS after last round - after round 1: {back:+.1f} MB; after last round - before SSE: "
         f"{last['rss_after_mb'] - rss0:+.1f} MB (bar: back to baseline, no growth per round) "
-        f"{'PASS' if back < 2.0 else 'FAIL'}"
+        f"{'PASS' if back < 2.0 and last['rss_after_mb'] - rss0 < 10 else 'FAIL'}"
     )
     return 0
 

@@ -39,7 +39,6 @@ def _serve(args: argparse.Namespace) -> int:
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=args.access_log,
-        proxy_headers=False,
     )
     return 0
 
