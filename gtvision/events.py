@@ -164,9 +164,13 @@ class PlateRead(EventBase):
 
 
 class PlatePass(EventBase):
-    """One vehicle pass on one camera (``lpr.detected``): many reads voted into one plate."""
+    """One vehicle pass on one camera (``lpr.detected``): many reads voted into one plate.
 
-    identity: ClassVar[tuple[str, ...]] = ("first_seen",)
+    Identity: camera, ``first_seen`` and ``plate`` -- two vehicles first seen in the same frame
+    are two events; a replay of the same video votes the same plate, so ids repeat.
+    """
+
+    identity: ClassVar[tuple[str, ...]] = ("first_seen", "plate")
     type: Literal["lpr.detected"] = "lpr.detected"
     plate: str
     confidence: Confidence
