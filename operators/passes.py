@@ -26,8 +26,8 @@ are dropped instead of opening a duplicate pass.
 
 The emitted :class:`PlatePass` has the voted plate (:mod:`gtvision.operators.vote`), first and
 last seen, number of reads, the crop/box/models of the most confident read, and top-3
-candidates. ``ts`` is ``first_seen`` and the id is the UUID5 of city, camera and first_seen, so
-replays are idempotent.
+candidates. ``ts`` is ``first_seen`` and the id is the UUID5 of city, camera, first_seen and
+plate (two vehicles can be first seen in the same frame), so replays are idempotent.
 """
 
 from __future__ import annotations

@@ -149,6 +149,7 @@ def test_two_cars_in_view_give_two_passes() -> None:
     out, _ = lg.on_eof()
     got = sorted((p.plate, p.reads) for p in out)
     assert got == [("BRA2E19", 9), ("FZB9581", 8)]
+    assert len({p.id for p in out}) == 2  # same first_seen, different vehicles
 
 
 def test_ticks_overtaking_reads_of_earlier_frames_do_not_split_a_pass() -> None:
