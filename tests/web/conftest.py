@@ -20,17 +20,17 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+
+from gtvision.config import Settings
+from gtvision.events import Alert, HotlistMatch, PlatePass
 from gtvision.sinks.feed import RedisFeed
 from gtvision.sinks.objects import LocalObjectStore
 from gtvision.sinks.postgres import EventWriter, open_pool
 from gtvision.web.app import create_app
 from gtvision.web.auth import Principal, Role, TokenIssuer, hash_password
-
-from gtvision.config import Settings
-from gtvision.events import Alert, HotlistMatch, PlatePass
 from tests.conftest import RedisTarget, free_port
 
-SECRET = "test-secret-" + "x" * 40
+SECRET = "test-secret-" + "x" * 60
 PASSWORD = "correct horse battery"
 ROLES = [r for r in Role if r is not Role.ADMIN]
 
