@@ -7,7 +7,6 @@ test can pass any conforming implementation.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import secrets
@@ -144,11 +143,6 @@ def lifespan_for(
 
         hub.render = hub_renderer(state)
         app.state.gtv = state
-        # Move everything loaded so far (modules, pools, the app) out of the collector's reach:
-        # full collections then scan only request garbage, not the whole process (no 100 ms
-        # pauses in the latency tail).
-        gc.collect()
-        gc.freeze()
         try:
             yield
         finally:
