@@ -136,7 +136,9 @@ def _replay(args: argparse.Namespace) -> int:
         cli_main(
             builder(ctx),
             workers_per_process=1,
-            epoch_interval=timedelta(seconds=args.snapshot_interval),
+            epoch_interval=timedelta(
+                seconds=args.snapshot_interval or settings.snapshot_interval_s
+            ),
             recovery_config=recovery,
         )
     except Exception as err:  # Bytewax wraps the step's error: report its root cause
@@ -181,7 +183,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="Bytewax recovery directory: an interrupted replay resumes at its next frame",
     )
     p.add_argument(
-        "-s", "--snapshot-interval", type=float, default=10.0, help="seconds between snapshots"
+        "-s",
+        "--snapshot-interval",
+        type=float,
+        default=None,
+        help="seconds between snapshots (default GTV_SNAPSHOT_INTERVAL_S)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=_replay)
