@@ -8,7 +8,10 @@
 
 ``video_front`` returns the streams (gated frames with their motion, all motion results, camera
 health) so other flows (``flows/lpr.py``) start from the same gate. Frames stay on the worker
-that decoded them: every step up to the gate is a non-exchanging ``map``/``filter``.
+that decoded them: every step up to the gate is a non-exchanging ``map``/``filter``. Detection
+itself runs inside the source partition when the source takes analyzers (file and RTSP sources),
+so the motion state is in the source's recovery snapshot and a resumed replay gives the same
+incidents as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from bytewax.dataflow import Dataflow, Stream
 from gtvision.events import CameraEvent, EventBase, Frame
 from gtvision.flows.context import FlowContext
 from gtvision.operators.incidents import motion_incidents
-from gtvision.operators.motion import MotionFrame, MotionResult, motion, motion_gate
+from gtvision.operators.motion import (
+    MotionFrame,
+    MotionResult,
+    analyze_at_source,
+    motion,
+    motion_gate,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ def _result(item: MotionFrame) -> MotionResult:
 
 def video_front(flow: Dataflow, ctx: FlowContext) -> VideoFront:
     """Input, motion detection and motion gate of ``ctx.source``."""
+    analyze_at_source(ctx.source, ctx.motion_settings)
     items = op.input("source", flow, ctx.source)
     split = op.branch("split", items, _is_frame)
     frames = cast(Stream[Frame], split.trues)

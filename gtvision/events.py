@@ -281,6 +281,8 @@ class Frame:
     keyframe: bool = False
     pts_seconds: float = 0.0
     source: Any = field(default=None, repr=False)
+    analysis: Any = field(default=None, repr=False)
+    """What the source's frame analyzer computed for this frame (e.g. its ``MotionResult``)."""
 
     def __post_init__(self) -> None:
         """Reject naive times: every time in gtvision is aware UTC."""

@@ -10,18 +10,24 @@ Per camera, on the luma plane:
    IR cut filter, camera moved) the background is reset to the current picture and no motion is
    reported for that frame.
 
-The detector state (background) lives with the worker that decodes the camera: ``motion`` and
-``motion_gate`` are non-exchanging steps (``map``/``filter``), so full-resolution frames never
-cross workers (see ``docs/dataflow.md``). Only :class:`MotionResult` (a few hundred bytes) goes
-to keyed, exchanging steps such as :func:`gtvision.operators.incidents.motion_incidents`.
+Where it runs: a source that supports analyzers (``FileSource``, ``RtspSource``) runs a
+:class:`MotionAnalyzer` inside its partition as it emits each frame (:func:`analyze_at_source`),
+so the detector state (background, calibration, last motion for the gate's tail) is part of the
+partition's Bytewax recovery snapshot, consistent with the frame position it resumes from. The
+``motion`` step then only wraps the attached result; for other sources it detects itself
+(state not recovered). ``motion`` and ``motion_gate`` are non-exchanging steps, so
+full-resolution frames never cross workers (see ``docs/dataflow.md``). Only
+:class:`MotionResult` (a few hundred bytes) goes to keyed, exchanging steps such as
+:func:`gtvision.operators.incidents.motion_incidents`.
 """
 
 from __future__ import annotations
 
-import threading
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import bytewax.operators as op
 import cv2
@@ -77,6 +83,8 @@ class MotionResult:
     area: float = 0.0
     score: float = 0.0
     recalibrated: bool = False
+    last_motion: datetime | None = None
+    """Time of the camera's latest frame with motion up to this one (the gate's tail)."""
 
     @property
     def motion(self) -> bool:
@@ -114,11 +122,22 @@ def _mask(settings: MotionSettings, width: int, height: int) -> NDArray[np.bool_
     return masked
 
 
+@dataclass(frozen=True, slots=True)
+class DetectorState:
+    """Recovery snapshot of one camera's detector (about 4 bytes per analysis pixel)."""
+
+    settings: MotionSettings
+    size: tuple[int, int]
+    background: NDArray[np.float32] | None
+    last_motion: datetime | None
+
+
 @dataclass
 class MotionDetector:
     """Running-average background motion detector of one camera."""
 
     settings: MotionSettings = field(default_factory=MotionSettings)
+    last_motion: datetime | None = None
     _bg: NDArray[np.float32] | None = None
     _mask: NDArray[np.bool_] | None = None
     _size: tuple[int, int] = (0, 0)
@@ -138,16 +157,32 @@ class MotionDetector:
             return np.asarray(cv2.blur(gray, (5, 5)), np.uint8)
         return np.asarray(cv2.blur(gray, (3, 3)), np.uint8)
 
+    def state(self) -> DetectorState:
+        """A copy of the state (the background is updated in place by later frames)."""
+        bg = None if self._bg is None else self._bg.copy()
+        return DetectorState(self.settings, self._size, bg, self.last_motion)
+
+    @classmethod
+    def from_state(cls, state: DetectorState) -> MotionDetector:
+        """The detector that ``state`` was taken from."""
+        det = cls(state.settings, state.last_motion)
+        det._size = state.size
+        det._bg = None if state.background is None else state.background.copy()
+        if state.size != (0, 0):
+            det._mask = _mask(state.settings, *state.size)
+        return det
+
     def detect(self, frame: Frame) -> MotionResult:
         """Update the background with ``frame`` and report its motion."""
         s = self.settings
         base = (frame.city_id, frame.camera_id, frame.index)
+        last = self.last_motion
         if not s.enabled:
-            return MotionResult(*base, ts=frame.ts)
+            return MotionResult(*base, ts=frame.ts, last_motion=last)
         small = self._small(frame.gray)
         if self._bg is None:
             self._bg = small.astype(np.float32)
-            return MotionResult(*base, ts=frame.ts, recalibrated=True)
+            return MotionResult(*base, ts=frame.ts, recalibrated=True, last_motion=last)
         delta = small.astype(np.float32)
         delta -= self._bg
         delta -= float(np.median(delta[::6, ::6]))
@@ -157,10 +192,10 @@ class MotionDetector:
         fraction = float(np.count_nonzero(changed)) / changed.size
         if fraction > s.recalibrate_fraction:
             self._bg = small.astype(np.float32)
-            return MotionResult(*base, ts=frame.ts, recalibrated=True)
+            return MotionResult(*base, ts=frame.ts, recalibrated=True, last_motion=last)
         cv2.accumulateWeighted(small, self._bg, s.alpha)
         if fraction == 0:
-            return MotionResult(*base, ts=frame.ts)
+            return MotionResult(*base, ts=frame.ts, last_motion=last)
         binary: NDArray[np.uint8] = changed.view(np.uint8)
         if s.dilate:
             binary = np.asarray(cv2.dilate(binary, self._kernel, iterations=s.dilate), np.uint8)
@@ -173,13 +208,15 @@ class MotionDetector:
                 continue
             area += a
             boxes.append(Box(x1=x * fx, y1=y * fy, x2=(x + w) * fx, y2=(y + h) * fy))
-        frac = area / binary.size
+        if boxes:
+            self.last_motion = frame.ts
         return MotionResult(
             *base,
             ts=frame.ts,
             boxes=tuple(boxes),
-            area=frac,
+            area=area / binary.size,
             score=min(1.0, fraction * 10.0) if boxes else 0.0,
+            last_motion=self.last_motion,
         )
 
 
@@ -190,25 +227,76 @@ def _default_settings(camera_id: int) -> MotionSettings:
     return MotionSettings()
 
 
-class _Detectors:
-    """Detectors of the cameras decoded by this process, keyed by camera id.
+class MotionAnalyzer:
+    """Detectors of the cameras of one source partition, keyed by camera id.
 
-    Each camera is read by exactly one worker (its source partition), and the steps using this
-    registry do not exchange, so one detector is only ever touched by one worker thread.
+    A source's frame analyzer (:class:`gtvision.sources.decode.FrameAnalyzer`): the partition
+    calls it on each frame it emits and puts :meth:`snapshot` in its recovery snapshot. A
+    settings change starts a new detector (background re-learnt, last motion kept).
     """
 
     def __init__(self, settings_for: SettingsFor) -> None:
         self._settings_for = settings_for
         self._by_camera: dict[int, MotionDetector] = {}
-        self._lock = threading.Lock()
 
-    def __call__(self, frame: Frame) -> MotionFrame:
+    def detect(self, frame: Frame) -> MotionResult:
+        """Motion of ``frame`` (updating its camera's detector)."""
         wanted = self._settings_for(frame.camera_id)
         det = self._by_camera.get(frame.camera_id)
         if det is None or det.settings != wanted:
-            with self._lock:
-                det = self._by_camera[frame.camera_id] = MotionDetector(wanted)
-        return MotionFrame(frame, det.detect(frame))
+            last = det.last_motion if det is not None else None
+            det = self._by_camera[frame.camera_id] = MotionDetector(wanted, last)
+        return det.detect(frame)
+
+    def __call__(self, frame: Frame) -> Frame:
+        """``frame`` with its :class:`MotionResult` attached as ``analysis``."""
+        return dataclasses.replace(frame, analysis=self.detect(frame))
+
+    def snapshot(self) -> dict[int, DetectorState]:
+        """State of every camera's detector."""
+        return {cam: det.state() for cam, det in self._by_camera.items()}
+
+    def restore(self, state: object) -> None:
+        """Resume from a :meth:`snapshot` (anything else is ignored: cold start)."""
+        if not isinstance(state, dict):
+            return
+        for cam, det in state.items():
+            if isinstance(cam, int) and isinstance(det, DetectorState):
+                self._by_camera[cam] = MotionDetector.from_state(det)
+
+    def forget(self, camera_id: int) -> None:
+        """Drop a removed camera's detector."""
+        self._by_camera.pop(camera_id, None)
+
+
+def analyze_at_source(source: object, settings_for: SettingsFor) -> bool:
+    """Run motion detection inside ``source``'s partitions, if it takes analyzers.
+
+    Then the detector state is part of the source's recovery snapshots. Returns whether it did.
+    """
+    attach = getattr(source, "attach_analyzer", None)
+    if attach is None:
+        return False
+    attach(partial(MotionAnalyzer, settings_for))
+    return True
+
+
+class _Detectors:
+    """The ``motion`` step: the result the source attached, else a detector of this process.
+
+    Each camera is read by exactly one worker (its source partition), and the steps using this
+    registry do not exchange, so one detector is only ever touched by one worker thread. This
+    fallback state is not part of recovery snapshots (see :func:`analyze_at_source`).
+    """
+
+    def __init__(self, settings_for: SettingsFor) -> None:
+        self._fallback = MotionAnalyzer(settings_for)
+
+    def __call__(self, frame: Frame) -> MotionFrame:
+        found = frame.analysis
+        if isinstance(found, MotionResult):
+            return MotionFrame(frame, found)
+        return MotionFrame(frame, self._fallback.detect(frame))
 
 
 @operator
@@ -244,14 +332,10 @@ class GateStats:
 class _Gate:
     def __init__(self, settings_for: SettingsFor, stats: GateStats) -> None:
         self._settings_for = settings_for
-        self._last: dict[int, datetime] = {}
         self.stats = stats
 
     def __call__(self, item: MotionFrame) -> bool:
-        cam, ts = item.result.camera_id, item.result.ts
-        if item.result.motion:
-            self._last[cam] = ts
-        last = self._last.get(cam)
+        cam, ts, last = item.result.camera_id, item.result.ts, item.result.last_motion
         settings = self._settings_for(cam)
         tail = timedelta(seconds=settings.tail_s)
         keep = not settings.enabled or (last is not None and last <= ts <= last + tail)

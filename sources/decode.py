@@ -16,9 +16,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -41,6 +42,31 @@ _Y_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "
 
 SourceItem = Frame | CameraEvent
 """What every gtvision source emits: decoded frames and camera health events, in order."""
+
+
+class FrameAnalyzer(Protocol):
+    """Per-partition frame analysis run by a source as it emits each frame.
+
+    Its state is part of the partition's recovery snapshot, taken with the position the
+    partition resumes from, so a resumed flow continues with exactly the state it had (e.g. the
+    motion background of :class:`gtvision.operators.motion.MotionAnalyzer`).
+    """
+
+    def __call__(self, frame: Frame) -> Frame:
+        """``frame`` with the analysis attached (``Frame.analysis``)."""
+
+    def snapshot(self) -> object:
+        """Picklable state (copied: later frames must not change it)."""
+
+    def restore(self, state: object) -> None:
+        """Continue from a :meth:`snapshot`."""
+
+    def forget(self, camera_id: int) -> None:
+        """Drop the state of a removed camera."""
+
+
+AnalyzerFactory = Callable[[], FrameAnalyzer]
+"""Makes one analyzer per source partition (attached with ``attach_analyzer``)."""
 
 OfflineReason = Literal[
     "timeout", "refused", "auth", "bad_url", "not_found", "server_gone", "error", "removed"

@@ -5,10 +5,15 @@ dropping: a replay must see every frame the live flow would), the Bytewax thread
 is ready (``next_batch`` never blocks; ``next_awake`` paces). With ``realtime=True`` frames are
 released at their presentation time.
 
-Resuming: the partition's snapshot is the index of the next frame to emit (a frame's index is
-its position in the stream, ``round((pts - first_pts) × frame rate)``, whatever is decoded or
-capped), so a flow restarted from a Bytewax recovery
-snapshot continues where it stopped; earlier frames are decoded and discarded.
+Resuming: the partition's snapshot (:class:`FileResume`) is the index of the next frame to emit
+(a frame's index is its position in the stream, ``round((pts - first_pts) × frame rate)``,
+whatever is decoded or capped) and the state of the attached frame analyzer (e.g. the motion
+background, see ``attach_analyzer``), so a flow restarted from a Bytewax recovery snapshot
+continues where it stopped with the same state; earlier frames are decoded and discarded.
+
+Clips: the reader demuxes and taps every video packet into the camera's packet ring
+(:data:`gtvision.sinks.clips.RINGS`, times on the file's deterministic clock), so a replay into
+the Postgres sink can cut event clips like a live camera.
 
 Times are deterministic (see :mod:`gtvision.sources.decode`): the anchor is ``start`` if given,
 else the container's ``creation_time``, else 1970-01-01T00:00:00Z.
@@ -20,16 +25,19 @@ import logging
 import queue
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from gtvision.events import Frame
 from gtvision.sources.decode import (
     EPOCH,
+    AnalyzerFactory,
+    FrameAnalyzer,
     FrameClock,
     RateLimiter,
     SourceItem,
@@ -40,6 +48,7 @@ from gtvision.sources.decode import (
 
 if TYPE_CHECKING:
     from gtvision.config import Settings
+    from gtvision.sinks.clips import PacketRing
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
@@ -77,10 +86,21 @@ def fetch_s3(url: str, settings: Settings, dest_dir: Path) -> Path:
     return dest
 
 
-class _FilePartition(StatefulSourcePartition[SourceItem, int]):
-    def __init__(self, src: FileSource, path: Path, resume: int) -> None:
+@dataclass(frozen=True, slots=True)
+class FileResume:
+    """Snapshot of a file partition: next frame index and the analyzer's state."""
+
+    next_index: int = 0
+    analysis: object = None
+
+
+class _FilePartition(StatefulSourcePartition[SourceItem, FileResume]):
+    def __init__(self, src: FileSource, path: Path, state: FileResume) -> None:
         self._src = src
-        self._next = resume
+        self._next = resume = state.next_index
+        self._analyzer: FrameAnalyzer | None = src.analyzer() if src.analyzer else None
+        if self._analyzer is not None and state.analysis is not None:
+            self._analyzer.restore(state.analysis)
         self._queue: queue.Queue[Frame | _End | BaseException] = queue.Queue(_QUEUE)
         self._stop = threading.Event()
         self._head: Frame | None = None
@@ -104,6 +124,8 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
     def _read(self, path: Path, resume: int) -> None:
         import av
 
+        from gtvision.sinks.clips import RINGS
+
         src = self._src
         try:
             with av.open(str(path)) as container:
@@ -116,7 +138,10 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
                 anchor = src.start or creation_time(dict(container.metadata)) or EPOCH
                 clock, limiter = FrameClock(anchor=anchor), RateLimiter(src.analysis_fps)
                 progress, done, index, pts0 = src.progress, 0, -1, 0.0
-                for vf in container.decode(stream):
+                ring = RINGS.ring(src.camera_id)
+                ring.reset(stream)
+                tap = _PacketClock(anchor, float(stream.time_base or 0))
+                for vf in _frames(container, stream, ring, tap):
                     pts = pts_seconds(vf, done, rate)
                     if done == 0:
                         clock.ts(pts)  # anchored at the first frame, also when resuming
@@ -145,6 +170,9 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
             return
         self._put(_End())
 
+    def _emit(self, frame: Frame) -> Frame:
+        return frame if self._analyzer is None else self._analyzer(frame)
+
     def _due(self, frame: Frame) -> datetime:
         now = datetime.now(UTC)
         if self._wall0 is None:
@@ -170,7 +198,7 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
                 self._head = item
             if self._src.realtime and self._due(self._head) > datetime.now(UTC):
                 break
-            out.append(self._head)
+            out.append(self._emit(self._head))
             self._next = self._head.index + 1
             self._head = None
         if self._done and not out:
@@ -184,8 +212,9 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
             return datetime.now(UTC) + timedelta(milliseconds=_IDLE_MS)
         return None
 
-    def snapshot(self) -> int:
-        return self._next
+    def snapshot(self) -> FileResume:
+        analysis = self._analyzer.snapshot() if self._analyzer is not None else None
+        return FileResume(self._next, analysis)
 
     def close(self) -> None:
         self._stop.set()
@@ -193,7 +222,30 @@ class _FilePartition(StatefulSourcePartition[SourceItem, int]):
         self._src.cleanup()
 
 
-class FileSource(FixedPartitionedSource[SourceItem, int]):
+class _PacketClock:
+    """Capture time of a packet: ``anchor + (pts - first packet pts)`` (the file's clock)."""
+
+    def __init__(self, anchor: datetime, time_base: float) -> None:
+        self._anchor, self._tb = anchor, time_base
+        self._pts0: int | None = None
+
+    def ts(self, pts: int | None) -> datetime | None:
+        if pts is None or not self._tb:
+            return None
+        if self._pts0 is None:
+            self._pts0 = pts
+        return self._anchor + timedelta(seconds=(pts - self._pts0) * self._tb)
+
+
+def _frames(container: Any, stream: Any, ring: PacketRing, tap: _PacketClock) -> Iterator[Any]:
+    """Decoded frames of ``stream``, every demuxed packet tapped into ``ring`` first."""
+    for packet in container.demux(stream):
+        if packet.size:
+            ring.push(packet, tap.ts(packet.pts))
+        yield from packet.decode()
+
+
+class FileSource(FixedPartitionedSource[SourceItem, FileResume]):
     """Frames of one recorded video as camera ``camera_id`` of city ``city_id``."""
 
     def __init__(
@@ -218,6 +270,11 @@ class FileSource(FixedPartitionedSource[SourceItem, int]):
         self.start, self.realtime, self.progress = start, realtime, progress
         self._settings = settings
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.analyzer: AnalyzerFactory | None = None
+
+    def attach_analyzer(self, factory: AnalyzerFactory) -> None:
+        """Run ``factory()``'s analyzer on every emitted frame; its state joins the snapshots."""
+        self.analyzer = factory
 
     def list_parts(self) -> list[str]:
         """One partition: the file."""
@@ -235,9 +292,13 @@ class FileSource(FixedPartitionedSource[SourceItem, int]):
         self._tmp = tempfile.TemporaryDirectory(prefix="gtv-replay-")
         return fetch_s3(self.location, self._settings or load_settings(), Path(self._tmp.name))
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _FilePartition:
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: FileResume | int | None
+    ) -> _FilePartition:
         """Open the file (downloading it first for ``s3://``) and start decoding."""
-        return _FilePartition(self, self._local_path(), resume_state or 0)
+        state = resume_state if isinstance(resume_state, FileResume) else None
+        state = state or FileResume(resume_state if isinstance(resume_state, int) else 0)
+        return _FilePartition(self, self._local_path(), state)
 
     def cleanup(self) -> None:
         """Remove a downloaded copy."""

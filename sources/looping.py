@@ -20,7 +20,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from gtvision.events import Frame
 from gtvision.sources.decode import SourceItem
-from gtvision.sources.file import FileSource
+from gtvision.sources.file import FileResume, FileSource
 
 
 class _LoopPartition(StatefulSourcePartition[SourceItem, None]):
@@ -28,7 +28,7 @@ class _LoopPartition(StatefulSourcePartition[SourceItem, None]):
         self._src = src
         self._step_id, self._part = step_id, part
         self.loops = 0
-        self._inner: StatefulSourcePartition[SourceItem, int] | None = None
+        self._inner: StatefulSourcePartition[SourceItem, FileResume] | None = None
         self._open()
 
     def _open(self) -> None:

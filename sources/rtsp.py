@@ -16,6 +16,11 @@ frame of a connection, ``camera.offline`` with a reason (``timeout``, ``refused`
 ``bad_url``, ``not_found``, ``server_gone``, ``error``, ``removed``) once per outage, and
 ``camera.stalled`` when a connected camera sends nothing for ``stall_s``. The decode iterator
 ending is a lost connection (``server_gone``), never an end of stream.
+
+Every demuxed video packet is also tapped into the camera's packet ring
+(:data:`gtvision.sinks.clips.RINGS`) for event clips; a removed camera's ring is dropped. An
+attached frame analyzer (``attach_analyzer``, e.g. motion detection) runs on the frames a shard
+emits; its per-camera state is the shard's recovery snapshot.
 """
 
 from __future__ import annotations
@@ -31,11 +36,14 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from gtvision.events import CameraEvent, Frame
 from gtvision.sinks.backoff import Backoff
+from gtvision.sinks.clips import RINGS
 from gtvision.sources import metrics
 from gtvision.sources.cameras import CameraDirectory, CameraRegistry, CameraSpec
 from gtvision.sources.decode import (
     OPEN_TIMEOUT,
     RTSP_OPTIONS,
+    AnalyzerFactory,
+    FrameAnalyzer,
     FrameClock,
     OfflineReason,
     RateLimiter,
@@ -183,12 +191,15 @@ class CameraReader:
         rate = float(stream.average_rate or 0) or 25.0
         clock, limiter = FrameClock(max_drift_s=5.0), RateLimiter(spec.analysis_fps)
         index = 0
+        ring = RINGS.ring(spec.camera_id)
+        ring.reset(stream)
         for packet in container.demux(stream):
             if self._stop.is_set():
                 return "removed", "reader stopped"
             self.last_packet = time.monotonic()
             if packet.size == 0:
                 continue
+            ring.push(packet)
             for vf in packet.decode():
                 pts = pts_seconds(vf, index, rate)
                 if not self.online:
@@ -212,9 +223,12 @@ def _connection(spec: CameraSpec) -> tuple[str, float, bool]:
     return spec.url, spec.analysis_fps, spec.keyframes_only
 
 
-class _ShardPartition(StatefulSourcePartition[SourceItem, None]):
-    def __init__(self, src: RtspSource, shard: int) -> None:
+class _ShardPartition(StatefulSourcePartition[SourceItem, object]):
+    def __init__(self, src: RtspSource, shard: int, resume: object) -> None:
         self._src, self._shard = src, shard
+        self._analyzer: FrameAnalyzer | None = src.analyzer() if src.analyzer else None
+        if self._analyzer is not None and resume is not None:
+            self._analyzer.restore(resume)
         self._readers: dict[int, CameraReader] = {}
         self._wanted: dict[int, CameraSpec] = {}
         self._version = 0
@@ -258,9 +272,12 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, None]):
             if new != reader.spec:
                 reader.stop()
                 del self._readers[cam_id]
-                out.extend(reader.drain())
+                out.extend(self._drain(reader))  # analysed before a removal forgets the camera
                 if cam_id not in wanted:
                     self._src.registry.remove(cam_id)
+                    RINGS.drop(cam_id)
+                    if self._analyzer is not None:
+                        self._analyzer.forget(cam_id)
                     out.append(camera_event(reader.spec, "camera.offline", "removed"))
                     log.info("camera %s removed", cam_id)
         for cam_id, spec in wanted.items():
@@ -277,7 +294,7 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, None]):
         out = self._reconcile()
         now = time.monotonic()
         for reader in self._readers.values():
-            out.extend(reader.drain())
+            out.extend(self._drain(reader))
             quiet = now - reader.last_packet
             if reader.online and not reader.stalled_reported and quiet > self._src.stall_s:
                 reader.stalled_reported = True
@@ -287,13 +304,19 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, None]):
         self._empty = not out
         return out
 
+    def _drain(self, reader: CameraReader) -> list[SourceItem]:
+        items, analyzer = reader.drain(), self._analyzer
+        if analyzer is None:
+            return items
+        return [analyzer(item) if isinstance(item, Frame) else item for item in items]
+
     def next_awake(self) -> datetime | None:
         if self._empty:
             return datetime.now(UTC) + timedelta(milliseconds=_POLL_MS)
         return None
 
-    def snapshot(self) -> None:
-        return None
+    def snapshot(self) -> object:
+        return self._analyzer.snapshot() if self._analyzer is not None else None
 
     def close(self) -> None:
         self._stop.set()
@@ -306,7 +329,7 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, None]):
         return self._readers
 
 
-class RtspSource(FixedPartitionedSource[SourceItem, None]):
+class RtspSource(FixedPartitionedSource[SourceItem, object]):
     """Live cameras of ``directory`` split over ``shards`` partitions."""
 
     def __init__(
@@ -325,12 +348,17 @@ class RtspSource(FixedPartitionedSource[SourceItem, None]):
         self.directory, self.shards, self.poll_s = directory, shards, poll_s
         self.reconnect_cap_s, self.stall_s, self.queue_size = reconnect_cap_s, stall_s, queue_size
         self.registry = CameraRegistry()
+        self.analyzer: AnalyzerFactory | None = None
+
+    def attach_analyzer(self, factory: AnalyzerFactory) -> None:
+        """Run ``factory()``'s analyzer on every emitted frame; its state is the snapshot."""
+        self.analyzer = factory
 
     def list_parts(self) -> list[str]:
         """``cameras-K-of-N`` for every shard."""
         return [f"cameras-{k}-of-{self.shards}" for k in range(self.shards)]
 
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ShardPartition:
-        """Start the shard's watcher and camera readers."""
+    def build_part(self, step_id: str, for_part: str, resume_state: object) -> _ShardPartition:
+        """Start the shard's watcher and camera readers (analyzer state from ``resume_state``)."""
         shard = int(for_part.split("-")[1])
-        return _ShardPartition(self, shard)
+        return _ShardPartition(self, shard, resume_state)

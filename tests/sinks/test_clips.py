@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import psycopg
 import pytest
 
 from gtvision.sinks.clips import ClipRecorder, PacketRing, RingRegistry, remux_mp4
@@ -191,5 +192,61 @@ def test_clip_of_a_live_rtsp_stream(
     assert linked == [object_key(event, "mp4")]
     duration, _, first_key, frames = _probe(s3_store.get(linked[0]))
     print(f"live RTSP clip: {duration:.2f}s for pre 2 + post 2, {frames} frames")
+    assert abs(duration - 4.0) <= 1.0
+    assert first_key
+
+
+def test_rtsp_source_taps_clips_of_events_stored_by_the_postgres_sink(
+    rtsp_publisher: Callable[..., Any], s3_store: S3ObjectStore, fresh_pg_dsn: str
+) -> None:
+    """Real RtspSource (its reader taps ``RINGS``) → motion → EventSink: the row links a clip."""
+    from gtvision.operators.incidents import IncidentAcc
+    from gtvision.operators.motion import MotionResult, MotionSettings, analyze_at_source
+    from gtvision.sinks.clips import RINGS
+    from gtvision.sinks.postgres import EventSink
+    from gtvision.sources.cameras import CameraSpec, StaticCameras
+    from gtvision.sources.rtsp import RtspSource
+
+    pub = rtsp_publisher("tapcam", size="320x240", rate=15, gop=15)
+    cam = CameraSpec(camera_id=91, city_id=4, name="tapcam", url=pub.url, analysis_fps=5)
+    source = RtspSource(StaticCameras((cam,)))
+    assert analyze_at_source(source, lambda _cam: MotionSettings())
+    part = source.build_part("input", source.list_parts()[0], None)
+    sink = EventSink(fresh_pg_dsn, store_factory=lambda: s3_store, clip_rolls_s=(2.0, 2.0))
+    out = sink.build("sink", 0, 1)
+    moving: list[MotionResult] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # testsrc scrolls: motion after >= 3 s of packets
+            for item in part.next_batch():
+                found = getattr(item, "analysis", None)
+                if isinstance(found, MotionResult) and found.motion:
+                    moving.append(found)
+            ring = RINGS.get(91)
+            first = ring.oldest if ring else None
+            if moving and first and (moving[-1].ts - first).total_seconds() >= 3.0:
+                break
+            time.sleep(0.05)
+        assert moving, "no motion in the published test pattern"
+        event = IncidentAcc().add(moving[-1]).incident()
+        assert event is not None
+        out.write_batch([event])
+        key = None
+        deadline = time.monotonic() + 20
+        while key is None and time.monotonic() < deadline:
+            part.next_batch()  # the flow goes on while the post-roll arrives
+            with psycopg.connect(fresh_pg_dsn) as conn:
+                row = conn.execute(
+                    "SELECT clip_key FROM events WHERE id = %s", (event.id,)
+                ).fetchone()
+            key = row[0] if row else None
+            time.sleep(0.1)
+    finally:
+        out.close()
+        part.close()
+        RINGS.drop(91)
+    assert key == object_key(event, "mp4")
+    duration, _, first_key, frames = _probe(s3_store.get(key))
+    print(f"RtspSource clip: {duration:.2f}s for pre 2 + post 2, {frames} frames")
     assert abs(duration - 4.0) <= 1.0
     assert first_key
