@@ -19,6 +19,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import redis
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "sinks"))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -30,6 +32,14 @@ from gtvision.sources.testvideo import make_video, moving_box  # noqa: E402
 
 PG_ADMIN = os.environ.get("GTV_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("GTV_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _drop_keys(prefix: str) -> None:
+    """Remove the feed streams the runs wrote under ``prefix``."""
+    client = redis.Redis.from_url(REDIS)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
+    client.close()
 
 
 def main() -> int:
@@ -60,6 +70,7 @@ def main() -> int:
         finally:
             drop_database(PG_ADMIN, ref_db)
             drop_database(PG_ADMIN, crash_db)
+            _drop_keys(f"gtvbench:{tag}:")
     print(f"motion flow: {result.summary()}")
     n = max(1, len(result.expected))
     print(
