@@ -193,16 +193,17 @@ def test_interrupted_replay_resumes_from_its_recovery_snapshot(tmp_path: Path) -
     want = {parse_event(x).id for x in (tmp_path / "full.jsonl").read_text().splitlines()}
     assert len(want) == 2
     rec = tmp_path / "rec"
-    args = [str(video), "--realtime", "-r", str(rec), "-s", "0.3"]
+    args = [str(video), "--realtime", "-r", str(rec)]
+    env = _env(GTV_SNAPSHOT_INTERVAL_S="0.3")  # the default of -s (10 s would leave no snapshot)
     first = subprocess.Popen(
         [*GTV, "replay", *args, "--jsonl", str(tmp_path / "a.jsonl"), "-q"],
-        env=_env(),
+        env=env,
         stderr=subprocess.PIPE,
     )
     time.sleep(5.5)  # mid-file: the first incident is out, the second not yet
     first.kill()
     first.wait(timeout=10)
-    second = _replay(*args, "--jsonl", str(tmp_path / "b.jsonl"))
+    second = _replay(*args, "--jsonl", str(tmp_path / "b.jsonl"), env=env)
     assert second.returncode == 0, second.stderr
     got = {
         parse_event(x).id
