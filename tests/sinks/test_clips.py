@@ -250,3 +250,59 @@ def test_rtsp_source_taps_clips_of_events_stored_by_the_postgres_sink(
     print(f"RtspSource clip: {duration:.2f}s for pre 2 + post 2, {frames} frames")
     assert abs(duration - 4.0) <= 1.0
     assert first_key
+
+
+def test_file_replay_taps_clips_on_the_file_clock(
+    tmp_path: Path, s3_store: S3ObjectStore, fresh_pg_dsn: str
+) -> None:
+    """FileSource demuxes into ``RINGS`` with packet times on its frame clock: replays get clips."""
+    from gtvision.operators.incidents import IncidentAcc
+    from gtvision.operators.motion import MotionResult, MotionSettings, analyze_at_source
+    from gtvision.sinks.clips import RINGS
+    from gtvision.sinks.postgres import EventSink
+    from gtvision.sources.file import FileSource
+
+    video = make_video(tmp_path / "cam.mp4", duration=12, size=(320, 180), fps=15, gop=15,
+                       filters=[moving_box(5, 7, speed=60, size=40)])  # fmt: skip
+    source = FileSource(video, camera_id=93, city_id=4, analysis_fps=5, start=T0)
+    assert analyze_at_source(source, lambda _cam: MotionSettings())
+    part = source.build_part("input", source.list_parts()[0], None)
+    acc = IncidentAcc()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                batch = part.next_batch()
+            except StopIteration:
+                break
+            for item in batch:
+                found = getattr(item, "analysis", None)
+                if isinstance(found, MotionResult) and found.motion:
+                    acc.add(found)
+            time.sleep(0.01)
+    finally:
+        part.close()
+    event = acc.incident()
+    assert event is not None
+    assert abs((event.start - T0).total_seconds() - 5) <= 0.5
+    sink = EventSink(fresh_pg_dsn, store_factory=lambda: s3_store, clip_rolls_s=(2.0, 2.0))
+    out = sink.build("sink", 0, 1)
+    try:
+        out.write_batch([event])
+        key = None
+        deadline = time.monotonic() + 20
+        while key is None and time.monotonic() < deadline:
+            with psycopg.connect(fresh_pg_dsn) as conn:
+                row = conn.execute(
+                    "SELECT clip_key FROM events WHERE id = %s", (event.id,)
+                ).fetchone()
+            key = row[0] if row else None
+            time.sleep(0.1)
+    finally:
+        out.close()
+        RINGS.drop(93)
+    assert key == object_key(event, "mp4")
+    duration, _, first_key, frames = _probe(s3_store.get(key))
+    print(f"FileSource clip: {duration:.2f}s for pre 2 + post 2, {frames} frames")
+    assert abs(duration - 4.0) <= 1.0
+    assert first_key
