@@ -16,6 +16,8 @@
   (``lpr_dedicated = true``) skip the motion gate: every analysed frame is read. Both flags
   come from the ``cameras`` table (reloaded every ``GTV_HOTLIST_REFRESH_S`` seconds); cameras
   the table does not know (replays without ``--camera``, ``GTV_RTSP_URLS``) are gated.
+* Frames the gate passes only for its tail (no motion of their own) are read without the
+  detector's larger-size retry (:class:`~gtvision.operators.lpr.ReadRequest`).
 * A pass ends ``GTV_LPR_PASS_GAP_S`` seconds (event time) after its last read.
 * Hotlists come from the ``hotlists`` table when ``GTV_DATABASE_URL`` is set (reloaded in the
   background, so entries added through the API reach the running flow), else none.
@@ -36,7 +38,7 @@ from gtvision.config import Settings
 from gtvision.events import CameraEvent, EventBase, Frame
 from gtvision.flows.context import FlowContext
 from gtvision.operators.hotlist import HotlistSource, PgHotlists, StaticHotlists, hotlist_alerts
-from gtvision.operators.lpr import read_plates
+from gtvision.operators.lpr import ReadRequest, read_plates
 from gtvision.operators.motion import MotionFrame, motion, motion_gate
 from gtvision.operators.passes import PassConfig, plate_passes, tick_of
 from gtvision.operators.refresh import Reloading
@@ -94,8 +96,13 @@ def _is_frame(item: Frame | CameraEvent) -> bool:
     return isinstance(item, Frame)
 
 
-def _frame(item: MotionFrame) -> Frame:
-    return item.frame
+def _gated_request(item: MotionFrame) -> ReadRequest:
+    # tail frames (no motion of their own) are not retried at the larger detector size
+    return ReadRequest(item.frame, retry=item.result.motion)
+
+
+def _dedicated_request(frame: Frame) -> ReadRequest:
+    return ReadRequest(frame)
 
 
 def build(
@@ -116,7 +123,11 @@ def build(
     route = op.branch("dedicated", lpr_frames, cameras.dedicated)
     moving = motion("motion", route.falses, ctx.motion_settings)
     gated = motion_gate("motion_gate", moving, ctx.motion_settings, ctx.gate_stats)
-    to_read = op.merge("to_read", route.trues, op.map("gated_frames", gated, _frame))
+    to_read = op.merge(
+        "to_read",
+        op.map("dedicated_frames", route.trues, _dedicated_request),
+        op.map("gated_frames", gated, _gated_request),
+    )
     reads = read_plates("read_plates", to_read, settings.models_path, device=settings.device)
 
     ticks = op.map("ticks", lpr_frames, tick_of)

@@ -171,10 +171,10 @@ class PlateReader:
         )
         return cls(det, PlateOCR(device=device), cfg)
 
-    def detect(self, frame: Image) -> list[PlateBox]:
-        """Plate boxes, retrying at a larger input size when the first pass finds none."""
+    def detect(self, frame: Image, *, retry: bool = True) -> list[PlateBox]:
+        """Plate boxes, retrying at a larger input size (if ``retry``) when the first finds none."""
         boxes: list[PlateBox] = self.detector.detect(frame)
-        if not boxes and self.config.retry_imgsz > self.config.imgsz:
+        if not boxes and retry and self.config.retry_imgsz > self.config.imgsz:
             boxes = self.detector.detect(frame, imgsz=self.config.retry_imgsz)
         return boxes[: self.config.max_plates]
 
@@ -198,9 +198,9 @@ class PlateReader:
         voted: list[PlateCandidate] = vote(per_crop)
         return voted
 
-    def read(self, frame: Image) -> list[PlateReading]:
+    def read(self, frame: Image, *, retry: bool = True) -> list[PlateReading]:
         """Every plate read in one BGR frame, best first (pure: no state kept)."""
-        return self.read_boxes(frame, self.detect(frame))
+        return self.read_boxes(frame, self.detect(frame, retry=retry))
 
     def read_boxes(self, frame: Image, boxes: Sequence[PlateBox]) -> list[PlateReading]:
         """Readings of already detected boxes, best first."""
@@ -258,6 +258,19 @@ def to_events(
     ]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class ReadRequest:
+    """A frame to read, and whether a detection miss may be retried at the larger input size.
+
+    The motion-gated LPR flow sets ``retry`` only on frames that show motion themselves: the
+    gate's tail frames after the motion stopped (an empty scene, a black picture) are read at
+    the base size only, which halves their cost.
+    """
+
+    frame: Frame
+    retry: bool = True
+
+
 class _LazyReader:
     """Builds the reader on first use, on the worker that runs the step."""
 
@@ -272,21 +285,25 @@ class _LazyReader:
         self._args = (models_dir, device, backend, config)
         self._reader = reader
 
-    def __call__(self, frame: Frame) -> list[PlateRead]:
+    def __call__(self, item: Frame | ReadRequest) -> list[PlateRead]:
+        req = item if isinstance(item, ReadRequest) else ReadRequest(item)
+        frame = req.frame
         if self._reader is None:
             models_dir, device, backend, config = self._args
             self._reader = PlateReader.load(
                 models_dir, device=device, backend=backend, config=config
             )
         reader = self._reader
-        events: list[PlateRead] = to_events(frame, reader.read(frame.picture()), reader.models)
+        events: list[PlateRead] = to_events(
+            frame, reader.read(frame.picture(), retry=req.retry), reader.models
+        )
         return events
 
 
 @operator
 def read_plates(
     step_id: str,
-    up: Stream[Frame],
+    up: Stream[Frame] | Stream[ReadRequest] | Stream[Frame | ReadRequest],
     models_dir: Path,
     *,
     device: str = "cpu",
@@ -295,6 +312,8 @@ def read_plates(
     reader: PlateReader | None = None,
 ) -> Stream[PlateRead]:
     """Read plates on each frame, on the worker that holds the frame (no exchange).
+
+    Items are frames or :class:`ReadRequest` values (a frame and whether to retry a miss).
 
     The reader is built lazily on the worker from ``models_dir``; an already built ``reader``
     may be passed instead for single-process runs (tests, benchmarks, the demo).

@@ -2,10 +2,17 @@
 
 Rule (deterministic and independent of the order of the ballots):
 
-1. **Length.** Each ballot weighs its mean character confidence. The winning length is the one
-   with the largest total weight (ties: more ballots, then the longer text).
+0. **Quality.** Each ballot has a ``quality`` factor (1 by default); a read's ballot gets its
+   read confidence squared (:meth:`Ballot.of`), so a frame where the plate is cut by the
+   picture's edge or blurred (the recogniser is unsure of at least one character, often because
+   the format alignment had to invent one) counts far less than a clean frame, even when its
+   other characters are confident. Quality scales the votes (steps 1–3), not the confidence.
+1. **Length.** Each ballot weighs its mean character confidence times its quality. The
+   winning length is the one with the largest total weight (ties: more ballots, then the
+   longer text).
 2. **Reference.** Ballots of the winning length vote position by position; the winner at each
-   position is the character with the largest summed confidence (ties: the smaller character).
+   position is the character with the largest summed confidence × quality (ties: the smaller
+   character).
 3. **Other lengths.** A ballot with a dropped or extra character is aligned to the reference
    with Levenshtein opcodes; its characters on ``equal``/``replace`` spans vote at the aligned
    positions, inserted/deleted characters are ignored. This keeps the evidence of a read like
@@ -31,10 +38,11 @@ from gtvision.events import PlateCandidate, PlateRead
 
 @dataclass(frozen=True, slots=True)
 class Ballot:
-    """One read's text and one weight (confidence in [0, 1]) per character."""
+    """One read's text, one weight (confidence in [0, 1]) per character, and a quality factor."""
 
     text: str
     weights: tuple[float, ...]
+    quality: float = 1.0
 
     def __post_init__(self) -> None:
         """Check there is one weight per character."""
@@ -44,20 +52,29 @@ class Ballot:
 
     @classmethod
     def of(cls, read: PlateRead) -> Ballot:
-        """Ballot of a read: its per-character confidences, or its confidence for every char."""
+        """Ballot of a read: per-character confidences, read confidence squared as quality.
+
+        A read without per-character confidences gives its confidence to every character.
+        """
+        quality = read.confidence**2
         chars = read.candidates[0].char_confidences if read.candidates else ()
         if (
             read.candidates
             and read.candidates[0].text == read.text
             and len(chars) == len(read.text)
         ):
-            return cls(read.text, tuple(chars))
-        return cls(read.text, (read.confidence,) * len(read.text))
+            return cls(read.text, tuple(chars), quality)
+        return cls(read.text, (read.confidence,) * len(read.text), quality)
 
     @property
     def weight(self) -> float:
         """Mean character confidence (0 for an empty text)."""
         return math.fsum(self.weights) / len(self.weights) if self.weights else 0.0
+
+    @property
+    def votes(self) -> tuple[float, ...]:
+        """Per-character votes: weights times quality."""
+        return tuple(w * self.quality for w in self.weights)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +129,7 @@ def _winner(tally: dict[str, list[float]]) -> tuple[str, float, tuple[str, float
 def _positional(ballots: Sequence[Ballot], length: int) -> list[dict[str, list[float]]]:
     tallies: list[dict[str, list[float]]] = [defaultdict(list) for _ in range(length)]
     for b in ballots:
-        for i, (ch, w) in enumerate(zip(b.text, b.weights, strict=True)):
+        for i, (ch, w) in enumerate(zip(b.text, b.votes, strict=True)):
             tallies[i][ch].append(w)
     return tallies
 
@@ -127,7 +144,12 @@ def vote(ballots: Sequence[Ballot]) -> VoteResult:
     for b in usable:
         by_len[len(b.text)].append(b)
     length = max(
-        by_len, key=lambda n: (math.fsum(sorted(b.weight for b in by_len[n])), len(by_len[n]), n)
+        by_len,
+        key=lambda n: (
+            math.fsum(sorted(b.weight * b.quality for b in by_len[n])),
+            len(by_len[n]),
+            n,
+        ),
     )
     same = by_len[length]
     tallies = _positional(same, length)
@@ -135,12 +157,13 @@ def vote(ballots: Sequence[Ballot]) -> VoteResult:
     for b in usable:
         if len(b.text) == length:
             continue
+        votes = b.votes
         for block in Levenshtein.opcodes(b.text, reference):
             if block.tag not in {"equal", "replace"}:
                 continue
             for k in range(block.src_end - block.src_start):
                 src = block.src_start + k
-                tallies[block.dest_start + k][b.text[src]].append(b.weights[src])
+                tallies[block.dest_start + k][b.text[src]].append(votes[src])
     chars: list[str] = []
     shares: list[float] = []
     runners: list[tuple[str, float] | None] = []

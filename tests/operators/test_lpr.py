@@ -13,7 +13,8 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from gtvision.config import load_settings
 from gtvision.events import Frame, PlateRead, parse_event
 from gtvision.models.store import detector_name, pull
-from gtvision.operators.lpr import PlateReader, load_image, read_plates
+from gtvision.models.yolo import PlateBox
+from gtvision.operators.lpr import PlateReader, ReadRequest, load_image, read_plates
 from gtvision.operators.lpr_eval import evaluate, load_truths
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
@@ -71,24 +72,50 @@ def test_eval_on_a_few_photos(reader: PlateReader, tmp_path: Path) -> None:
     assert report.recall() == 1.0
 
 
+def _frame(index: int, bgr: np.ndarray) -> Frame:
+    gray = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    return Frame(
+        city_id=3,
+        camera_id=7,
+        index=index,
+        ts=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=index),
+        gray=gray,
+        width=bgr.shape[1],
+        height=bgr.shape[0],
+        source=bgr,
+    )
+
+
+def test_read_requests_retry_a_miss_only_when_asked(
+    reader: PlateReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int | None] = []
+    detect = reader.detector.detect
+
+    def counting(
+        bgr: np.ndarray, conf: float | None = None, imgsz: int | None = None
+    ) -> list[PlateBox]:
+        sizes.append(imgsz)
+        return detect(bgr, conf, imgsz)
+
+    monkeypatch.setattr(reader.detector, "detect", counting)
+    black = np.zeros((720, 1280, 3), dtype=np.uint8)
+    items = [
+        ReadRequest(_frame(0, black), retry=False),
+        ReadRequest(_frame(1, black)),
+        ReadRequest(_frame(2, _image("HPM9362")), retry=False),
+    ]
+    out: list[PlateRead] = []
+    flow = Dataflow("lpr_retry_test")
+    up = op.input("frames", flow, TestingSource(items))
+    op.output("out", read_plates("read", up, Path("unused"), reader=reader), TestingSink(out))
+    run_main(flow)
+    assert sizes == [None, None, reader.config.retry_imgsz, None]
+    assert [(r.frame_index, r.text) for r in out][:1] == [(2, "HPM9362")]
+
+
 def test_read_plates_step_in_a_flow(models_dir: Path) -> None:
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    frames = []
-    for i, name in enumerate(["HPM9362", "PJJ4955"]):
-        bgr = _image(name)
-        gray = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-        frames.append(
-            Frame(
-                city_id=3,
-                camera_id=7,
-                index=i,
-                ts=start + timedelta(seconds=i),
-                gray=gray,
-                width=bgr.shape[1],
-                height=bgr.shape[0],
-                source=bgr,
-            )
-        )
+    frames = [_frame(i, _image(name)) for i, name in enumerate(["HPM9362", "PJJ4955"])]
     out: list[PlateRead] = []
     flow = Dataflow("lpr_test")
     up = op.input("frames", flow, TestingSource(frames))

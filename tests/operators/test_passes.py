@@ -282,3 +282,16 @@ def test_flow_groups_per_camera_and_flushes_at_eof() -> None:
     summary = sorted((p.camera_id, p.plate, p.reads) for p in got)
     assert summary == [(1, "ABC1D23", 6), (1, "XYZ9876", 1), (2, "ABC1D23", 6)]
     assert len({p.id for p in got}) == 3
+
+
+def test_reads_with_one_unsure_character_count_less_than_clear_reads() -> None:
+    # the plate drifts out of the picture: later reads lose the first letter and the format
+    # alignment invents a character (confidence ~0), the other characters look sure
+    lg, _ = logic()
+    clear = (0.93, 1.0, 0.99, 1.0, 1.0, 1.0, 1.0)
+    shifted = (1.0, 0.99, 0.0, 1.0, 1.0, 1.0, 1.0)
+    reads = [read("ABC1234", 0.1 * i, conf=0.95, chars=clear) for i in range(2)]
+    reads += [read("BCZ1234", 0.2 + 0.1 * i, conf=0.35, chars=shifted) for i in range(4)]
+    feed(lg, reads)
+    out, _ = lg.on_eof()
+    assert [(p.plate, p.reads) for p in out] == [("ABC1234", 6)]

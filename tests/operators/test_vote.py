@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import string
 
-from gtvision.operators.ocrdist import levenshtein_bound, ocr_distance
-from gtvision.operators.vote import Ballot, vote
 from hypothesis import given
 from hypothesis import strategies as st
+
+from gtvision.operators.ocrdist import levenshtein_bound, ocr_distance
+from gtvision.operators.vote import Ballot, vote
 
 ALPHABET = string.ascii_uppercase + string.digits
 texts = st.text(alphabet=ALPHABET, min_size=1, max_size=8)
@@ -90,3 +91,14 @@ def test_ocr_distance_is_symmetric_and_bounded_by_levenshtein(a: str, b: str) ->
     assert d == ocr_distance(b, a)
     assert 0.5 * lev <= d <= lev
     assert lev <= levenshtein_bound(d)
+
+
+def test_quality_scales_votes_not_confidence() -> None:
+    # two clean reads against three confident-looking reads of a cut or blurred plate
+    clean = [Ballot("ABC1234", (0.9,) * 7, quality=0.9) for _ in range(2)]
+    cut = [Ballot("BCX1234", (1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0), quality=0.1) for _ in range(3)]
+    assert vote(clean + cut).text == "ABC1234"
+    unweighted = [Ballot(b.text, b.weights) for b in clean + cut]
+    assert vote(unweighted).text == "BCC1234"  # without quality the cut reads win
+    single = vote([Ballot("ABC1234", (0.8,) * 7, quality=0.25)])
+    assert abs(single.confidence - 0.8) < 1e-9
