@@ -70,6 +70,9 @@ class ReaderConfig:
     formats: tuple[PlateFormat, ...] = BRAZIL
     crop_quality: int = 85
     max_plates: int = 8
+    #: grey-level standard deviation under which a frame is blank (black, covered lens): no
+    #: plate can be read there, so the detector is not run
+    min_contrast: float = 2.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReaderConfig:
@@ -119,6 +122,11 @@ def cut(frame: Image, box: Box, variant: CropVariant) -> Image:
         gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(gray)
         crop = np.asarray(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
     return np.ascontiguousarray(crop)
+
+
+def blank(frame: Image, min_contrast: float) -> bool:
+    """``True`` when the frame's grey levels (every other pixel) vary less than ``min_contrast``."""
+    return float(frame[::2, ::2].std()) < min_contrast
 
 
 def mercosul_band(frame: Image, box: Box) -> bool:
@@ -200,6 +208,8 @@ class PlateReader:
 
     def read(self, frame: Image, *, retry: bool = True) -> list[PlateReading]:
         """Every plate read in one BGR frame, best first (pure: no state kept)."""
+        if blank(frame, self.config.min_contrast):
+            return []
         return self.read_boxes(frame, self.detect(frame, retry=retry))
 
     def read_boxes(self, frame: Image, boxes: Sequence[PlateBox]) -> list[PlateReading]:

@@ -99,11 +99,14 @@ def test_read_requests_retry_a_miss_only_when_asked(
         return detect(bgr, conf, imgsz)
 
     monkeypatch.setattr(reader.detector, "detect", counting)
-    black = np.zeros((720, 1280, 3), dtype=np.uint8)
+    ramp = np.broadcast_to(np.linspace(0, 255, 1280, dtype=np.uint8)[None, :, None], (720, 1280, 3))
+    empty = np.ascontiguousarray(ramp)  # contrast but no plate
+    black = np.zeros((720, 1280, 3), dtype=np.uint8)  # blank: the detector is not run
     items = [
-        ReadRequest(_frame(0, black), retry=False),
-        ReadRequest(_frame(1, black)),
+        ReadRequest(_frame(0, empty), retry=False),
+        ReadRequest(_frame(1, empty)),
         ReadRequest(_frame(2, _image("HPM9362")), retry=False),
+        ReadRequest(_frame(3, black)),
     ]
     out: list[PlateRead] = []
     flow = Dataflow("lpr_retry_test")
