@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
+
+from gtvision.events import PlateCandidate
 from gtvision.operators.plates import (
     DIGITS,
     LETTERS,
@@ -23,9 +26,6 @@ from gtvision.operators.plates import (
     PlateFormat,
     top_candidates,
 )
-from numpy.typing import NDArray
-
-from gtvision.events import PlateCandidate
 
 ALPHABET = LETTERS + DIGITS
 _NEG = -1e9

@@ -24,9 +24,9 @@ from typing import Any
 import aio_pika
 import psycopg
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
-from gtvision.sinks.backoff import Backoff
 
 from gtvision.config import Settings
+from gtvision.sinks.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gtvision.web.auth import AuthError, Perm, Principal
-from gtvision.web.problems import ApiError, validation_problem
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+
+from gtvision.web.auth import AuthError, Perm, Principal
+from gtvision.web.problems import ApiError, validation_problem
 
 if TYPE_CHECKING:
     from gtvision.web.state import AppState

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
 from gtvision.web.auth import Role
 from gtvision.web.ssrf import parse_stream_url
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
 OptName = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")

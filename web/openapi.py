@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gtvision.web.endpoint import Spec, spec_of
 from pydantic import BaseModel
 from starlette.routing import BaseRoute, Route
 
 from gtvision import __version__
+from gtvision.web.endpoint import Spec, spec_of
 
 _PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 _CONVERTOR_SCHEMA: dict[str, dict[str, Any]] = {

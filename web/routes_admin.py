@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import errors as pgerr
+from starlette.responses import Response
+from starlette.routing import Route
+
 from gtvision.web.auth import Perm, Role, hash_password
 from gtvision.web.common import audit, ok, scoped_row, scoped_rows
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import CityIn, CityPatch, CityQuery, UserIn, UserPatch
 from gtvision.web.problems import ApiError, not_found
-from psycopg import errors as pgerr
-from starlette.responses import Response
-from starlette.routing import Route
 
 _CITY_COLS = "id, name, timezone, created_at, updated_at"
 _USER_COLS = "id, username, role, city_id, disabled, created_at, updated_at"

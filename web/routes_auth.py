@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+from starlette.responses import Response
+from starlette.routing import Route
+
 from gtvision.web.auth import (
     Perm,
     Principal,
@@ -17,8 +20,6 @@ from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import LoginIn, RefreshIn
 from gtvision.web.problems import ApiError
 from gtvision.web.state import AppState
-from starlette.responses import Response
-from starlette.routing import Route
 
 _USER_SQL = "SELECT id, username, password_hash, role, city_id, disabled FROM users WHERE "
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg import errors as pgerr
+from pydantic_core import to_json
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gtvision.events import CameraEvent
 from gtvision.sinks.outbox import event_json, routing_key
 from gtvision.web.auth import Perm
 from gtvision.web.common import (
@@ -21,13 +28,6 @@ from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import CameraIn, CameraPatch, CityQuery
 from gtvision.web.problems import ApiError, not_found
 from gtvision.web.ssrf import UnsafeUrl, check_stream_url, mask_credentials
-from psycopg import AsyncConnection
-from psycopg import errors as pgerr
-from pydantic_core import to_json
-from starlette.responses import Response
-from starlette.routing import Route
-
-from gtvision.events import CameraEvent
 
 _COLS = (
     "id, city_id, name, stream_url, enabled, lpr_enabled, motion_enabled, analysis_fps, "

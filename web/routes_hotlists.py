@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import errors as pgerr
+from pydantic_core import to_json
+from starlette.responses import Response
+from starlette.routing import Route
+
 from gtvision.web.auth import Perm
 from gtvision.web.common import (
     audit,
@@ -18,10 +23,6 @@ from gtvision.web.common import (
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import AuditQuery, CityQuery, HotlistIn, HotlistPatch
 from gtvision.web.problems import ApiError, not_found
-from psycopg import errors as pgerr
-from pydantic_core import to_json
-from starlette.responses import Response
-from starlette.routing import Route
 
 _COLS = (
     "id, city_id, pattern, kind, max_distance, priority, reason, expires_at, created_by, "

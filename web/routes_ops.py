@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+from starlette.routing import Route
+
 from gtvision.web.common import ok
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.openapi import build_openapi
 from gtvision.web.problems import problem
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.responses import Response
-from starlette.routing import Route
 
 
 @endpoint(None, "Liveness")

@@ -10,6 +10,8 @@ import psycopg
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
+
+from gtvision.events import Alert, Box, PlatePass
 from gtvision.operators.hotlist import (
     HotlistEntry,
     HotlistMatcher,
@@ -19,8 +21,6 @@ from gtvision.operators.hotlist import (
     hotlist_alerts,
     load_entries,
 )
-
-from gtvision.events import Alert, Box, PlatePass
 
 NOW = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
