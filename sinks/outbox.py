@@ -37,3 +37,9 @@ def enqueue(conn: psycopg.Connection[Any], event: EventBase) -> bool:
     """
     cur = conn.execute(_INSERT, (event.id, routing_key(event), event_json(event)))
     return cur.rowcount == 1
+
+
+async def enqueue_async(conn: psycopg.AsyncConnection[Any], event: EventBase) -> bool:
+    """:func:`enqueue` on an async connection (the web app's pool)."""
+    cur = await conn.execute(_INSERT, (event.id, routing_key(event), event_json(event)))
+    return cur.rowcount == 1

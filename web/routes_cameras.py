@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg import errors as pgerr
 from pydantic_core import to_json
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gtvision.events import CameraEvent
-from gtvision.sinks.outbox import event_json, routing_key
+from gtvision.sinks.outbox import enqueue_async
 from gtvision.web.auth import Perm
 from gtvision.web.common import (
     audit,
@@ -37,15 +36,6 @@ _COLS = (
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "stream_url": mask_credentials(str(row["stream_url"]))}
-
-
-async def enqueue_async(conn: AsyncConnection[Any], event: CameraEvent) -> None:
-    """Outbox row for ``event`` on ``conn`` (async twin of ``gtvision.sinks.outbox.enqueue``)."""
-    await conn.execute(
-        "INSERT INTO outbox (event_id, routing_key, payload) VALUES (%s, %s, %s::jsonb) "
-        "ON CONFLICT (event_id) DO NOTHING",
-        (event.id, routing_key(event), event_json(event)),
-    )
 
 
 async def _safe_url(call: Call, url: str) -> None:
