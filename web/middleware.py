@@ -11,6 +11,7 @@ from prometheus_client import Histogram
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gtvision.web import ratelimit
 from gtvision.web.problems import problem
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class Metrics:
 
 
 class RateLimit:
-    """Fixed one-minute windows in Redis per bearer token (or client IP): 429 + Retry-After.
+    """Sliding one-minute window in Redis per bearer token (or client IP): 429 + Retry-After.
 
     ``per_min <= 0`` disables it. Redis errors fail open (logged): availability first.
     """
@@ -139,19 +140,13 @@ class RateLimit:
         if not who:
             client = scope.get("client")
             who = "ip" + (client[0] if client else "?")
-        now = time.time()
-        window = int(now // 60)
-        key = state.key("rl", who, window)
         try:
-            async with state.redis.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, 61)
-                count, _ = await pipe.execute()
+            verdict = await ratelimit.hit(state.redis, [state.key("rl", who)], self.per_min)
         except RedisError:
             log.warning("rate limit check failed (Redis); letting the request through")
-            count = 0
-        if count > self.per_min:
-            retry = max(1, int((window + 1) * 60 - now))
+            verdict = ratelimit.Verdict(limited=False, retry_after_s=0)
+        if verdict.limited:
+            retry = verdict.retry_after_s
             detail = f"more than {self.per_min} requests per minute; retry in {retry} s"
             await problem(429, detail, headers={"Retry-After": str(retry)})(scope, receive, send)
             return

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision.web import ratelimit
 from gtvision.web.auth import (
     Perm,
     Principal,
@@ -28,16 +27,10 @@ async def _limit_login(state: AppState, ip: str, username: str) -> None:
     per_min = state.settings.login_rate_limit_per_min
     if per_min <= 0:
         return
-    now = time.time()
-    window = int(now // 60)
-    keys = [state.key("rl-login", "ip", ip, window), state.key("rl-login", "u", username, window)]
-    async with state.redis.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.incr(key)
-            pipe.expire(key, 61)
-        counts = await pipe.execute()
-    if max(counts[0], counts[2]) > per_min:
-        retry = max(1, int((window + 1) * 60 - now))
+    keys = [state.key("rl-login", "ip", ip), state.key("rl-login", "u", username)]
+    verdict = await ratelimit.hit(state.redis, keys, per_min)
+    if verdict.limited:
+        retry = verdict.retry_after_s
         detail = f"too many login attempts (limit {per_min}/min); retry in {retry} s"
         raise ApiError(429, detail, headers={"Retry-After": str(retry)})
 
