@@ -15,11 +15,13 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource
 from bytewax.outputs import Sink
+from bytewax.recovery import RecoveryConfig, init_db_dir
 
 from gtvision.config import Settings
 from gtvision.events import EventBase
@@ -74,3 +76,18 @@ def load_flow(name: str) -> FlowBuilder:
         msg = f"flow {name!r}: {module_name} has no callable {attr!r}"
         raise FlowNotFoundError(msg)
     return builder  # type: ignore[no-any-return]
+
+
+def recovery_config(
+    directory: Path | None, backup: timedelta | None = None
+) -> RecoveryConfig | None:
+    """Bytewax recovery in ``directory`` (initialised with one partition when new or empty).
+
+    ``None`` when no directory is given: the flow runs without recovery.
+    """
+    if directory is None:
+        return None
+    if not directory.exists() or not any(directory.iterdir()):
+        directory.mkdir(parents=True, exist_ok=True)
+        init_db_dir(directory, 1)
+    return RecoveryConfig(str(directory), backup)

@@ -55,11 +55,10 @@ def _frame_count(location: str) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from bytewax.recovery import RecoveryConfig, init_db_dir
     from bytewax.run import cli_main
     from tqdm import tqdm
 
-    from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow
+    from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow, recovery_config
     from gtvision.flows.jsonl import JsonlSink
     from gtvision.operators.motion import MotionSettings
     from gtvision.sources.cameras import find_camera
@@ -125,13 +124,7 @@ def _replay(args: argparse.Namespace) -> int:
         name=f"replay_{args.flow}".replace(":", "_").replace(".", "_"),
         motion_settings=lambda _cam: motion,
     )
-    recovery = None
-    if args.recovery_directory is not None:
-        rdir: Path = args.recovery_directory
-        if not rdir.exists() or not any(rdir.iterdir()):
-            rdir.mkdir(parents=True, exist_ok=True)
-            init_db_dir(rdir, 1)
-        recovery = RecoveryConfig(str(rdir))
+    recovery = recovery_config(args.recovery_directory)
     try:
         cli_main(
             builder(ctx),

@@ -21,11 +21,10 @@ from gtvision.config import ConfigError, load_settings
 
 def _run(args: argparse.Namespace) -> int:
     from bytewax.outputs import Sink
-    from bytewax.recovery import RecoveryConfig, init_db_dir
     from bytewax.run import cli_main
 
     from gtvision.events import EventBase
-    from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow
+    from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow, recovery_config
     from gtvision.flows.jsonl import JsonlSink
     from gtvision.sources.cameras import CameraDirectory, DbCameras, env_cameras
     from gtvision.sources.rtsp import RtspSource
@@ -63,13 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         name=f"run_{args.flow}".replace(":", "_").replace(".", "_"),
         motion_settings=source.registry.motion_settings,
     )
-    recovery = None
-    if args.recovery_directory is not None:
-        rdir: Path = args.recovery_directory
-        if not rdir.exists() or not any(rdir.iterdir()):
-            rdir.mkdir(parents=True, exist_ok=True)
-            init_db_dir(rdir, 1)
-        recovery = RecoveryConfig(str(rdir), timedelta(seconds=args.backup_interval))
+    recovery = recovery_config(args.recovery_directory, timedelta(seconds=args.backup_interval))
     if args.metrics_port:
         from prometheus_client import start_http_server
 
