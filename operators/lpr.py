@@ -10,7 +10,9 @@ frame into :class:`PlateReading` values:
    local contrast equalised) and each variant is recognised;
 3. the per-step probabilities are aligned to every plate format (:mod:`gtvision.operators.ctc`),
    with a prior from the plate's colour (a blue band on top means Mercosul), and the variants
-   vote (:func:`gtvision.operators.plates.vote`).
+   vote (:func:`gtvision.operators.plates.vote`);
+4. an ``O`` at a letter position becomes ``Q`` when the glyph's counter shows a tail
+   (:mod:`gtvision.operators.glyphs`): the recogniser misses some plate ``Q`` tails.
 
 ``read_plates`` runs the reader in a ``flat_map`` on the worker that decoded the frame (frames
 never cross workers) and emits :class:`~gtvision.events.PlateRead` events.
@@ -33,7 +35,8 @@ from gtvision.config import Settings
 from gtvision.events import Box, Frame, PlateCandidate, PlateRead
 from gtvision.models.ocr import OCR_NAME, PlateOCR
 from gtvision.models.yolo import PlateBox, PlateDetector
-from gtvision.operators.ctc import Projection, decode
+from gtvision.operators.ctc import Decoded, Projection, decode
+from gtvision.operators.glyphs import PlateGlyphs
 from gtvision.operators.plates import BRAZIL, PlateFormat, parse_formats, vote
 
 Image = NDArray[np.uint8]
@@ -191,12 +194,14 @@ class PlateReader:
         crops = [cut(frame, box, v) for v in self.config.variants]
         blue = mercosul_band(frame, box)
         per_crop: list[list[PlateCandidate]] = []
+        aligned: dict[str, Decoded] = {}  # first alignment per format: where each character is
         for probs in self.ocr.probs(crops):
             pooled: list[PlateCandidate] = []
             for fmt in self.config.formats:
                 got = decode(probs, self._projection, fmt)
                 if got is None:
                     continue
+                aligned.setdefault(fmt.name, got)
                 w = format_prior(fmt, blue_band=blue)
                 pooled += [
                     c.model_copy(update={"confidence": c.confidence * w}) for c in got.candidates
@@ -204,7 +209,47 @@ class PlateReader:
             pooled.sort(key=lambda c: -c.confidence)
             per_crop.append(pooled[:3])
         voted: list[PlateCandidate] = vote(per_crop)
-        return voted
+        return self._q_tails(frame, box, voted, aligned)
+
+    def _q_tails(
+        self,
+        frame: Image,
+        box: Box,
+        cands: list[PlateCandidate],
+        aligned: dict[str, Decoded],
+    ) -> list[PlateCandidate]:
+        """Read ``O`` as ``Q`` at letter positions where the glyph's counter shows a tail."""
+        if not cands:
+            return cands
+        text = cands[0].text
+        fmt = next(
+            (f for f in self.config.formats if f.fits(text) and f.name in aligned),
+            None,
+        )
+        if fmt is None:
+            return cands
+        slots = fmt.slots
+        positions = [i for i, ch in enumerate(text) if ch == "O" and "Q" in slots[i]]
+        if not positions:
+            return cands
+        glyphs = PlateGlyphs(frame, box, chars=len(fmt))
+        spans = aligned[fmt.name]
+        tails = set()
+        for i in positions:
+            t0, t1 = spans.segments[i]
+            counter = glyphs.counter((t0 + t1 + 1) / 2 / spans.steps)
+            if counter is not None and counter.q_tail:
+                tails.add(i)
+        if not tails:
+            return cands
+        out: list[PlateCandidate] = []
+        for cand in cands:
+            fixed = "".join(
+                "Q" if i in tails and ch == "O" else ch for i, ch in enumerate(cand.text)
+            )
+            if all(c.text != fixed for c in out):
+                out.append(cand.model_copy(update={"text": fixed}))
+        return out
 
     def read(self, frame: Image, *, retry: bool = True) -> list[PlateReading]:
         """Every plate read in one BGR frame, best first (pure: no state kept)."""
