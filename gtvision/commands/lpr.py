@@ -69,7 +69,11 @@ def _eval(args: argparse.Namespace) -> int:
     from gtvision.operators.lpr_eval import evaluate, load_truths
 
     directory = Path(args.dir)
-    truths = load_truths(directory) if directory.is_dir() else []
+    try:
+        truths = load_truths(directory) if directory.is_dir() else []
+    except ValueError as err:
+        print(f"gtvision: {err}", file=sys.stderr)
+        return 1
     if not truths:
         print(f"gtvision: no ground-truth *.txt files in {directory}", file=sys.stderr)
         return 1
@@ -81,7 +85,12 @@ def _eval(args: argparse.Namespace) -> int:
         def tick(_: object) -> None:
             bar.update()
 
-        report = evaluate(reader, truths, progress=tick)
+        try:
+            report = evaluate(reader, truths, progress=tick)
+        except ValueError as err:
+            bar.close()
+            print(f"gtvision: {err}", file=sys.stderr)
+            return 1
     print("\n".join(report.lines()))
     return 0
 

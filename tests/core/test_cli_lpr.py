@@ -78,16 +78,40 @@ def test_lpr_read_missing_image(env: dict[str, str]) -> None:
 def test_lpr_eval_on_a_small_benchmark(env: dict[str, str], tmp_path: Path) -> None:
     for name in ("HPM9362", "MXQ1601"):
         (tmp_path / f"{name}.jpg").symlink_to(DATA / f"{name}.jpg")
-        (tmp_path / f"{name}.txt").write_text((DATA / f"{name}.txt").read_text())
+        truth = (DATA / f"{name}.txt").read_text()
+        # a wrong label on purpose: HPM9362's plate labelled HPN9362
+        fields = truth.rstrip("\n").split("\t")
+        fields[5] = fields[5].replace("HPM9362", "HPN9362")
+        (tmp_path / f"{name}.txt").write_text("\t".join(fields) + "\n")
     proc = _run(env, "eval", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "images: 2" in out
     assert "exact: 50.0% (1/2)" in out
     assert "detection recall @IoU>=0.5: 100.0%" in out
-    assert "Q→O ×1" in out
+    assert "N→M ×1" in out
+    assert "wrong: HPM9362.jpg: HPN9362 read HPM9362" in out
     assert "ms/image:" in out
     assert "2/2" in proc.stderr  # the progress bar
+
+
+def test_lpr_eval_bad_benchmarks_are_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    (missing / "GONE.txt").write_text("GONE.jpg\t1\t2\t30\t10\tABC1234\n")
+    proc = _run(env, "eval", str(missing))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == f"gtvision: cannot read image {missing}/GONE.jpg"
+    assert "Traceback" not in proc.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "X.txt").write_text("X.jpg\tleft\t2\t30\t10\tABC1234\n")
+    proc = _run(env, "eval", str(bad))
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("gtvision: ")
+    assert "expected numbers in 'file x y w h PLATE'" in last
+    assert "Traceback" not in proc.stderr
 
 
 def test_lpr_eval_empty_dir(env: dict[str, str], tmp_path: Path) -> None:
