@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "gtvision.commands.models",
     "gtvision.commands.relay",
     "gtvision.commands.replay",
+    "gtvision.commands.retention",
     "gtvision.commands.run",
     "gtvision.commands.serve",
     "gtvision.commands.users",

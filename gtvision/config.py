@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     reconnect_cap_s: float = Field(default=30.0, gt=0)
     lpr_pass_gap_s: float = Field(default=1.5, gt=0)
     hotlist_refresh_s: float = Field(default=10.0, gt=0)
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    audit_retention_days: int = Field(default=730, ge=1, le=36500)
     model_dir: Path | None = None
     device: Literal["cpu", "cuda"] = "cpu"
     plate_formats: str = "br-old=LLL9999,br-mercosul=LLL9L99"

@@ -198,6 +198,12 @@ class RedisFeed:
         trimmed = int(info.get("entries-added") or 0) > int(info.get("length") or 0)
         return bool(trimmed and first and parse_stream_id(after) < parse_stream_id(str(first[0])))
 
+    def forget(self, city_id: int, stream_ids: list[str]) -> int:
+        """Delete entries of a city's stream (``XDEL``; LGPD erasure); return how many went."""
+        if not stream_ids:
+            return 0
+        return int(self._sync.xdel(stream_key(self._prefix, city_id), *stream_ids))
+
     def close(self) -> None:
         """Close the synchronous connection pool."""
         self._sync.close()
@@ -316,6 +322,20 @@ class MemoryFeed:
         with self._lock:
             city = self._cities.get(city_id)
             return city.entries[-1][1].stream_id if city and city.entries else None
+
+    def forget(self, city_id: int, stream_ids: list[str]) -> int:
+        """Delete entries of a city's stream (LGPD erasure), like ``XDEL``; return how many."""
+        doomed = {parse_stream_id(sid) for sid in stream_ids}
+        with self._lock:
+            city = self._cities.get(city_id)
+            if city is None or not doomed:
+                return 0
+            kept = deque(e for e in city.entries if e[0] not in doomed)
+            gone = [e[0] for e in city.entries if e[0] in doomed]
+            city.entries = kept
+            if gone:
+                city.max_deleted = max(city.max_deleted, *gone)
+            return len(gone)
 
     async def history_lost(self, city_id: int, after: str) -> bool:
         """True when an entry newer than ``after`` was trimmed away."""

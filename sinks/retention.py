@@ -1,0 +1,237 @@
+"""LGPD: retention of stored events and erasure of one plate's data (``gtvision retention``).
+
+Plates are personal data. Everything gtvision stores about a plate lives in four places: the
+``events`` row (plate, payload with candidates), its ``outbox`` row (the message payload), the
+crop/clip objects it names, and the city's live-feed stream entry (Redis, or the in-process feed
+of ``gtvision demo``). :class:`Purger`
+removes all four, in batches, for
+
+* **retention** (:meth:`Purger.expire`): events older than their camera's ``retention_days``
+  (``GTV_RETENTION_DAYS`` for events of cameras that are not registered any more), recordings
+  the same way, and ``audit_log`` rows older than ``GTV_AUDIT_RETENTION_DAYS``;
+* **erasure** (:meth:`Purger.erase`): every event whose plate equals a given plate, in one city
+  or in all, whatever its age (a data subject's request).
+
+Each batch is one transaction: rows are locked (``FOR UPDATE SKIP LOCKED``, so two purgers never
+fight), their objects and stream entries deleted (both idempotent), then the rows; a failure
+rolls the batch back and the next run repeats it, so nothing is left half-erased. An erasure
+writes one ``audit_log`` row (``plate.erase``) with who, the reference of the request and the
+counts, but not the plate itself, which would keep the data it erases. Undelivered outbox rows of
+erased events are dropped too: the data must go even when RabbitMQ has been down for so long.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import psycopg
+
+from gtvision.config import ConfigError, Settings
+from gtvision.operators.plates import normalise
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 500
+
+
+class Deleter(Protocol):
+    """The part of an object store the purger uses (idempotent delete)."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; no error when it does not exist."""
+        ...
+
+
+@runtime_checkable
+class FeedForgetter(Protocol):
+    """The part of a live feed the purger uses (``RedisFeed`` / ``MemoryFeed``)."""
+
+    def forget(self, city_id: int, stream_ids: list[str]) -> int:
+        """Delete entries of a city's stream; return how many went."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What one purge removed (or, in a dry run, would remove)."""
+
+    events: int = 0
+    objects: int = 0
+    feed_entries: int = 0
+    outbox: int = 0
+    recordings: int = 0
+    audit: int = 0
+
+    def __add__(self, other: Purged) -> Purged:
+        """Field-wise sum."""
+        return Purged(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def as_dict(self) -> dict[str, int]:
+        """Counts by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_EVENT_COLS = "SELECT e.id, e.city_id, e.crop_key, e.clip_key, e.stream_id"
+_EXPIRED = (
+    "FROM events e LEFT JOIN cameras c ON c.id = e.camera_id "
+    "WHERE e.ts < %(now)s - make_interval(days => COALESCE(c.retention_days, %(days)s::int))"
+)
+_OF_PLATE = (
+    "FROM events e WHERE e.plate = %(plate)s AND (%(city)s::bigint IS NULL OR e.city_id = %(city)s)"
+)
+_EXPIRED_RECORDINGS = (
+    "FROM recordings r LEFT JOIN cameras c ON c.id = r.camera_id "
+    "WHERE COALESCE(r.ended_at, r.started_at) "
+    "< %(now)s - make_interval(days => COALESCE(c.retention_days, %(days)s::int))"
+)
+_OLD_AUDIT = "FROM audit_log WHERE ts < %(now)s - make_interval(days => %(audit_days)s::int)"
+_BATCH = " LIMIT %(batch)s FOR UPDATE OF {} SKIP LOCKED"
+
+
+class Purger:
+    """Deletes events with everything they name (objects, outbox rows, stream entries)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        store: Deleter | None,
+        feed: FeedForgetter | None = None,
+        *,
+        batch: int = DEFAULT_BATCH,
+    ) -> None:
+        if batch < 1:
+            msg = f"purge batch must be at least 1, got {batch}"
+            raise ValueError(msg)
+        self._dsn = dsn
+        self._store = store
+        self._feed = feed
+        self._batch = batch
+
+    def _delete_objects(self, keys: list[str]) -> int:
+        if self._store is None:
+            return 0
+        for key in keys:
+            self._store.delete(key)
+        return len(keys)
+
+    def _delete_feed(self, entries: dict[int, list[str]]) -> int:
+        if self._feed is None:
+            return 0
+        return sum(self._feed.forget(city, ids) for city, ids in entries.items())
+
+    def _event_batches(self, where: str, params: dict[str, Any]) -> Purged:
+        select = f"{_EVENT_COLS} {where}{_BATCH.format('e')}"
+        total = Purged()
+        with psycopg.connect(self._dsn) as conn:
+            while True:
+                with conn.transaction():
+                    rows = conn.execute(select, {**params, "batch": self._batch}).fetchall()
+                    if not rows:
+                        break
+                    ids = [r[0] for r in rows]
+                    keys = sorted({k for r in rows for k in (r[2], r[3]) if k})
+                    feed: dict[int, list[str]] = {}
+                    for r in rows:
+                        if r[4]:
+                            feed.setdefault(int(r[1]), []).append(str(r[4]))
+                    objects = self._delete_objects(keys)
+                    entries = self._delete_feed(feed)
+                    outbox = conn.execute(
+                        "DELETE FROM outbox WHERE event_id = ANY(%s)", (ids,)
+                    ).rowcount
+                    events = conn.execute("DELETE FROM events WHERE id = ANY(%s)", (ids,)).rowcount
+                total += Purged(events=events, objects=objects, feed_entries=entries, outbox=outbox)
+                if len(rows) < self._batch:
+                    break
+        return total
+
+    def _recording_batches(self, params: dict[str, Any]) -> int:
+        removed = 0
+        with psycopg.connect(self._dsn) as conn:
+            while True:
+                with conn.transaction():
+                    rows = conn.execute(
+                        f"SELECT r.id, r.object_key {_EXPIRED_RECORDINGS}{_BATCH.format('r')}",
+                        {**params, "batch": self._batch},
+                    ).fetchall()
+                    if not rows:
+                        break
+                    self._delete_objects([str(r[1]) for r in rows if r[1]])
+                    removed += conn.execute(
+                        "DELETE FROM recordings WHERE id = ANY(%s)", ([r[0] for r in rows],)
+                    ).rowcount
+                if len(rows) < self._batch:
+                    break
+        return removed
+
+    def _count(self, where: str, params: dict[str, Any]) -> int:
+        with psycopg.connect(self._dsn) as conn:
+            row = conn.execute(f"SELECT count(*) {where}", params).fetchone()
+        return int(row[0]) if row else 0
+
+    def expire(
+        self, now: datetime, *, default_days: int, audit_days: int, dry_run: bool = False
+    ) -> Purged:
+        """Remove what is past retention at ``now`` (aware); ``dry_run`` only counts it."""
+        if now.tzinfo is None:
+            msg = f"retention needs an aware 'now', got {now.isoformat()}"
+            raise ValueError(msg)
+        params = {"now": now, "days": default_days, "audit_days": audit_days}
+        if dry_run:
+            return Purged(
+                events=self._count(_EXPIRED, params),
+                recordings=self._count(_EXPIRED_RECORDINGS, params),
+                audit=self._count(_OLD_AUDIT, params),
+            )
+        done = self._event_batches(_EXPIRED, params)
+        recordings = self._recording_batches(params)
+        with psycopg.connect(self._dsn) as conn:
+            audit = conn.execute(f"DELETE {_OLD_AUDIT}", params).rowcount
+        return done + Purged(recordings=recordings, audit=audit)
+
+    def erase(
+        self,
+        plate: str,
+        *,
+        city_id: int | None,
+        actor: str,
+        reference: str = "",
+        user_id: int | None = None,
+        ip: str = "",
+        dry_run: bool = False,
+    ) -> Purged:
+        """Remove every event of ``plate`` (in ``city_id``, or everywhere when ``None``)."""
+        text = normalise(plate)
+        if not text:
+            msg = f"plate to erase must hold letters or digits, got {plate!r}"
+            raise ValueError(msg)
+        params = {"plate": text, "city": city_id}
+        if dry_run:
+            return Purged(events=self._count(_OF_PLATE, params))
+        done = self._event_batches(_OF_PLATE, params)
+        detail = {"reference": reference, "scope": "all" if city_id is None else "city"}
+        detail.update({k: str(v) for k, v in done.as_dict().items()})
+        with psycopg.connect(self._dsn) as conn:
+            conn.execute(
+                "INSERT INTO audit_log (user_id, username, city_id, action, target, detail, ip) "
+                "VALUES (%s, %s, %s, 'plate.erase', 'plate', %s::jsonb, %s)",
+                (user_id, actor, city_id, json.dumps(detail), ip),
+            )
+        log.info("erased a plate (%s): %s", reference or "no reference", done.as_dict())
+        return done
+
+
+def purger_from_settings(settings: Settings) -> Purger:
+    """A purger on ``GTV_DATABASE_URL``, the configured object store and Redis feed."""
+    from gtvision.sinks.feed import RedisFeed
+    from gtvision.sinks.objects import make_store
+
+    if not settings.database_url:
+        msg = "invalid configuration: GTV_DATABASE_URL='': retention needs the database"
+        raise ConfigError(msg)
+    feed = RedisFeed(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    return Purger(settings.database_url, make_store(settings), feed)
