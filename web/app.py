@@ -19,6 +19,7 @@ from gtvision.web import (
     routes_events,
     routes_hotlists,
     routes_ops,
+    routes_privacy,
     routes_stream,
     routes_ui,
 )
@@ -40,6 +41,7 @@ ROUTES: list[BaseRoute] = [
     *routes_cameras.ROUTES,
     *routes_events.ROUTES,
     *routes_hotlists.ROUTES,
+    *routes_privacy.ROUTES,
     *routes_stream.ROUTES,
     *routes_ui.ROUTES,
 ]

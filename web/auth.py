@@ -56,6 +56,7 @@ class Perm(StrEnum):
     HOTLISTS_WRITE = "hotlists:write"
     ALERTS_ACK = "alerts:ack"
     AUDIT_READ = "audit:read"
+    DATA_ERASE = "data:erase"
 
 
 _BASE = {Perm.ME, Perm.CITIES_READ, Perm.CAMERAS_READ, Perm.EVENTS_READ, Perm.STREAM}

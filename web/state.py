@@ -45,6 +45,10 @@ class ObjectStoreLike(Protocol):
         """A URL reading ``key`` for ``ttl_s`` seconds."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (no error when missing): LGPD erasure."""
+        ...
+
 
 @dataclass(slots=True)
 class AppState:

@@ -77,6 +77,7 @@ def _request(api: Api, method: str, path: str) -> tuple[str, dict[str, Any], Any
         ("POST", "/hotlists"): {"pattern": "ZZZ9999", "city_id": b},
         ("PATCH", "/hotlists/{entry_id:int}"): {"reason": "hacked"},
         ("POST", "/alerts/{event_id:uuid}/ack"): {"note": "not mine"},
+        ("POST", "/erasures"): {"plate": w.plates["b"], "city_id": b},
     }
     return url, query, bodies.get((method, path))
 
@@ -105,6 +106,10 @@ def _b_untouched(api: Api) -> None:
         ack = conn.execute(
             "SELECT count(*) FROM alert_acks WHERE event_id = %s", (w.alerts["b"],)
         ).fetchone()
+        events = conn.execute(
+            "SELECT count(*) FROM events WHERE city_id = %s AND plate = %s",
+            (w.cities["b"], w.plates["b"]),
+        ).fetchone()
         new = conn.execute(
             "SELECT (SELECT count(*) FROM cameras WHERE city_id = %(b)s) "
             "+ (SELECT count(*) FROM hotlists WHERE city_id = %(b)s) "
@@ -116,6 +121,7 @@ def _b_untouched(api: Api) -> None:
     assert user == (False,)
     assert city == (f"b-{w.tag}",)
     assert ack == (0,)
+    assert events == (2,)  # the pass and its alert: not erased from another city
     assert new == (1 + 1 + len(ROLES),)
 
 
