@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     sse_ping_s: float = Field(default=15.0, gt=0)
     web_workers: int = Field(default=1, ge=1, le=64)
     public_base_url: str = ""
+    webrtc_max_peers: int = Field(default=16, ge=1, le=1000)
+    webrtc_ice_servers: CsvList = Field(default_factory=list)
 
     # flows
     recovery_dir: Path | None = None
@@ -123,7 +125,7 @@ class Settings(BaseSettings):
     plate_formats: str = "br-old=LLL9999,br-mercosul=LLL9L99"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("rtsp_urls", "camera_allow_cidrs", mode="before")
+    @field_validator("rtsp_urls", "camera_allow_cidrs", "webrtc_ice_servers", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -160,6 +160,13 @@ class ErasureIn(_In):
     reference: str = Field(default="", max_length=200, pattern=r"^[^\x00-\x1f]*$")
 
 
+class WebRtcOffer(_In):
+    """A browser's SDP offer (``RTCPeerConnection.localDescription``)."""
+
+    type: Literal["offer"] = "offer"
+    sdp: str = Field(min_length=10, max_length=20_000)
+
+
 class AckIn(_In):
     """Optional note of an alert acknowledgement."""
 

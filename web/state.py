@@ -62,6 +62,7 @@ class AppState:
     hub: Hub
     local_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     refreshing: set[str] = field(default_factory=set)
+    live: Any = None  # gtvision.web.live.LiveRelay, made on the first live-video request
 
     def key(self, *parts: object) -> str:
         """A Redis key under ``settings.redis_prefix``."""
@@ -150,6 +151,8 @@ def lifespan_for(
         try:
             yield
         finally:
+            if state.live is not None:
+                await state.live.close()
             await hub.close()
             closer = getattr(own_feed, "aclose", None)
             if closer is not None:

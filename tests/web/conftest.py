@@ -145,6 +145,11 @@ class Api:
     feed: RedisFeed
     store: LocalObjectStore
     writer: EventWriter
+    app: Any = None
+
+    def live_relay(self) -> Any:
+        """The app's live-video relay (made on its first ``/cameras/{id}/webrtc`` request)."""
+        return self.app.state.gtv.live
 
     def token(self, city: str | None, role: Role) -> str:
         who = self.world.admin if role is Role.ADMIN else self.world.users[(city or "a", role)]
@@ -187,7 +192,7 @@ async def api(
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             issuer = TokenIssuer(SECRET.encode(), settings.jwt_ttl_s, settings.stream_token_ttl_s)
-            yield Api(c, settings, world, issuer, feed, store, writer)
+            yield Api(c, settings, world, issuer, feed, store, writer, app)
     await feed.aclose()
 
 

@@ -77,6 +77,7 @@ def _request(api: Api, method: str, path: str) -> tuple[str, dict[str, Any], Any
         ("POST", "/hotlists"): {"pattern": "ZZZ9999", "city_id": b},
         ("PATCH", "/hotlists/{entry_id:int}"): {"reason": "hacked"},
         ("POST", "/alerts/{event_id:uuid}/ack"): {"note": "not mine"},
+        ("POST", "/cameras/{camera_id:int}/webrtc"): {"type": "offer", "sdp": "v=0 " * 4},
         ("POST", "/erasures"): {"plate": w.plates["b"], "city_id": b},
     }
     return url, query, bodies.get((method, path))

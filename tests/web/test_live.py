@@ -1,0 +1,166 @@
+"""Live video over WebRTC: a real RTSP stream (ffmpeg → GStreamer RTSP server) to aiortc peers.
+
+ICE stays on loopback: aioice skips 127.0.0.1 when it lists host addresses, so the tests make
+it offer only 127.0.0.1 (server and test viewers alike). No STUN/TURN server is configured anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from gtvision.web.auth import Role
+from gtvision.web.live import LiveError, LiveRelay
+from tests.conftest import Publisher
+from tests.web.conftest import Api
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture(autouse=True)
+def _loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gather ICE host candidates on 127.0.0.1 only (aioice leaves loopback out by default)."""
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda **_: ["127.0.0.1"])
+
+
+def _camera(api: Api, url: str, *, enabled: bool = True) -> int:
+    """A camera of city a reading ``url`` (loopback: inserted past the API's SSRF guard)."""
+    with psycopg.connect(api.settings.database_url) as conn:
+        row = conn.execute(
+            "INSERT INTO cameras (city_id, name, stream_url, enabled) VALUES (%s, %s, %s, %s)"
+            " RETURNING id",
+            (api.world.cities["a"], f"live-{uuid.uuid4().hex[:6]}", url, enabled),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+class Viewer:
+    """A receive-only aiortc peer that counts the decoded frames it gets."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.frames: list[tuple[int, int]] = []
+        self.enough = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: Any) -> None:
+        async def pull() -> None:
+            while True:
+                frame = await track.recv()
+                self.frames.append((frame.width, frame.height))
+                if len(self.frames) >= 15:
+                    self.enough.set()
+
+        self._task = asyncio.ensure_future(pull())
+
+    async def offer(self) -> dict[str, str]:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return {"type": "offer", "sdp": self.pc.localDescription.sdp}
+
+    async def accept(self, answer: dict[str, str]) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.pc.close()
+
+
+async def _watch(api: Api, camera: int, role: Role = Role.VIEWER) -> tuple[Viewer, Any]:
+    viewer = Viewer()
+    r = await api.client.post(
+        f"/cameras/{camera}/webrtc", json=await viewer.offer(), headers=api.auth("a", role)
+    )
+    if r.status_code == 200:
+        await viewer.accept(r.json())
+    return viewer, r
+
+
+async def _until(check: Callable[[], bool], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.1)
+    return check()
+
+
+async def test_two_viewers_share_one_reader_and_it_stops_after_them(
+    api: Api, rtsp_publisher: Callable[..., Publisher]
+) -> None:
+    pub = rtsp_publisher(f"live{uuid.uuid4().hex[:6]}", size="640x360", rate=15)
+    camera = _camera(api, pub.url)
+    one, r1 = await _watch(api, camera)
+    assert r1.status_code == 200, r1.text
+    two, r2 = await _watch(api, camera, Role.OPERATOR)
+    assert r2.status_code == 200, r2.text
+    relay = api.live_relay()
+    assert (relay.cameras, relay.peers) == (1, 2)
+    await asyncio.wait_for(asyncio.gather(one.enough.wait(), two.enough.wait()), 30)
+    assert set(one.frames) == {(640, 360)}
+    assert set(two.frames) == {(640, 360)}
+    with psycopg.connect(api.settings.database_url) as conn:
+        rows = conn.execute(
+            "SELECT username FROM audit_log WHERE action = 'camera.live' AND target = %s",
+            (f"camera:{camera}",),
+        ).fetchall()
+    assert sorted(r[0] for r in rows) == sorted(
+        api.world.users[("a", role)].username for role in (Role.VIEWER, Role.OPERATOR)
+    )
+    await one.close()
+    assert await _until(lambda: relay.peers == 1, 40), relay.peers
+    assert relay.cameras == 1
+    await two.close()
+    assert await _until(lambda: relay.cameras == 0, 40), relay.peers
+
+
+async def test_refusals(api: Api) -> None:
+    off = _camera(api, "rtsp://127.0.0.1:1/off", enabled=False)
+    viewer, r = await _watch(api, off)
+    await viewer.close()
+    assert r.status_code == 409
+    dead = _camera(api, "rtsp://127.0.0.1:1/nothing-listens")
+    began = time.monotonic()
+    viewer, r = await _watch(api, dead)
+    await viewer.close()
+    assert r.status_code == 502, r.text
+    assert "stream is not available" in r.json()["detail"]
+    assert time.monotonic() - began < 10
+    bad = await api.client.post(
+        f"/cameras/{dead}/webrtc",
+        json={"type": "answer", "sdp": "v=0 not an offer"},
+        headers=api.auth("a", Role.VIEWER),
+    )
+    assert bad.status_code == 422
+    other = api.world.cameras["b"]
+    viewer, r = await _watch(api, other)
+    await viewer.close()
+    assert r.status_code == 404
+
+
+async def test_viewer_limit(rtsp_publisher: Callable[..., Publisher]) -> None:
+    pub = rtsp_publisher(f"lim{uuid.uuid4().hex[:6]}", size="320x240", rate=10)
+    relay = LiveRelay(max_peers=1)
+    first, second = Viewer(), Viewer()
+    answer = await relay.answer(7, pub.url, (await first.offer())["sdp"])
+    await first.accept({"type": "answer", "sdp": answer})
+    with pytest.raises(LiveError) as err:
+        await relay.answer(7, pub.url, (await second.offer())["sdp"])
+    assert err.value.status == 503
+    await asyncio.wait_for(first.enough.wait(), 30)
+    await relay.close()
+    assert (relay.cameras, relay.peers) == (0, 0)
+    await first.close()
+    await second.close()
