@@ -80,10 +80,74 @@ function listOf(body) {
 }
 
 async function loadCameras(city) {
+  const select = $("live-camera");
+  select.replaceChildren();
   try {
     const query = city === null ? "" : `?city_id=${city}`;
-    for (const cam of listOf(await api(`/cameras${query}`))) cameraNames.set(cam.id, cam.name);
+    for (const cam of listOf(await api(`/cameras${query}`))) {
+      cameraNames.set(cam.id, cam.name);
+      if (cam.enabled === false) continue;
+      const option = document.createElement("option");
+      option.value = String(cam.id);
+      option.textContent = cam.name;
+      select.append(option);
+    }
   } catch (_) { /* ids are shown instead of names */ }
+  $("live").hidden = select.options.length === 0;
+}
+
+// Live video: WebRTC from the API's relay (POST /cameras/{id}/webrtc; offer with all
+// candidates gathered, the server does not trickle).
+let livePc = null;
+
+function stopLive(text = "") {
+  if (livePc) { livePc.close(); livePc = null; }
+  const video = $("live-video");
+  video.srcObject = null;
+  video.hidden = true;
+  $("live-watch").textContent = "Watch";
+  $("live-status").textContent = text;
+}
+
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000); // use what was gathered by then
+  });
+}
+
+async function watchLive() {
+  if (livePc) { stopLive(); return; }
+  const camera = $("live-camera").value;
+  if (!camera) return;
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  livePc = pc;
+  $("live-watch").textContent = "Stop";
+  $("live-status").textContent = "connecting…";
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.ontrack = (ev) => {
+    const video = $("live-video");
+    video.srcObject = ev.streams[0] || new MediaStream([ev.track]);
+    video.hidden = false;
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc !== livePc) return;
+    if (pc.connectionState === "connected") $("live-status").textContent = "live";
+    if (pc.connectionState === "failed") stopLive("connection lost");
+  };
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    const answer = await api(`/cameras/${camera}/webrtc`, {
+      method: "POST",
+      body: JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp }),
+    });
+    if (pc === livePc) await pc.setRemoteDescription(answer);
+  } catch (err) {
+    if (pc === livePc) stopLive(err.message);
+  }
 }
 
 // The latest stored passes and alerts, so the page is not empty until the next car.
@@ -216,6 +280,7 @@ function showLogin() {
 }
 
 function logout() {
+  stopLive();
   const refresh = session.refresh;
   if (source) { source.close(); source = null; }
   if (refresh) {
@@ -242,5 +307,7 @@ $("login").addEventListener("submit", async (ev) => {
   }
 });
 $("logout").addEventListener("click", logout);
+$("live-watch").addEventListener("click", watchLive);
+$("live-camera").addEventListener("change", () => { if (livePc) { stopLive(); watchLive(); } });
 
 if (session.access) start(); else showLogin();
