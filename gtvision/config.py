@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     snapshot_interval_s: float = Field(default=10.0, gt=0)
     clip_pre_roll_s: float = Field(default=5.0, ge=0, le=120)
     clip_post_roll_s: float = Field(default=5.0, ge=0, le=120)
+    record_segment_s: float = Field(default=0.0, ge=0, le=3600)
+    record_spool_dir: Path | None = None
     redis_stream_maxlen: int = Field(default=100_000, ge=100)
     relay_batch: int = Field(default=200, ge=1, le=10_000)
     relay_poll_s: float = Field(default=0.5, gt=0)

@@ -43,6 +43,8 @@ class _Packet:
     dts: int | None
     duration: int | None
     keyframe: bool
+    seq: int = 0  # position in the ring's whole history (never reused)
+    gen: int = 0  # connection (``reset``) the packet belongs to
 
 
 class PacketRing:
@@ -58,18 +60,31 @@ class PacketRing:
         self._time_base: Fraction | None = None
         self._pts0: int | None = None
         self._anchor: datetime | None = None
+        self._seq = 0
+        self.generation = 0
+        self.city_id = 0
+        self._retired: deque[_Packet] = deque()
+        self._templates: dict[int, Any] = {}
 
-    def reset(self, stream: Any) -> None:
+    def reset(self, stream: Any, city_id: int | None = None) -> None:
         """A new connection (or file) starts: copy its codec parameters, forget old packets.
 
         The parameters are copied into a private never-written output container, so the
-        template outlives the input container the reader closes on reconnect.
+        template outlives the input container the reader closes on reconnect. The previous
+        connection's packets stay readable through :meth:`after` until the next reset, so a
+        recorder polling the ring can finish its segment.
         """
         holder = av.open(io.BytesIO(), mode="w", format="mp4")
         template = holder.add_stream_from_template(stream)
         with self._lock:
-            self._packets.clear()
+            self._retired = self._packets
+            self._packets = deque()
             self._keys.clear()
+            self.generation += 1
+            if city_id is not None:
+                self.city_id = city_id
+            self._templates = {g: t for g, t in self._templates.items() if g == self.generation - 1}
+            self._templates[self.generation] = (holder, template)
             self._holder, self._template = holder, template
             self._time_base = stream.time_base
             self._pts0, self._anchor = None, None
@@ -91,7 +106,19 @@ class PacketRing:
             if not self._packets and not key:
                 return  # a ring starts at a keyframe
             data = bytes(packet)
-            self._packets.append(_Packet(when, data, packet.pts, packet.dts, packet.duration, key))
+            self._seq += 1
+            self._packets.append(
+                _Packet(
+                    when,
+                    data,
+                    packet.pts,
+                    packet.dts,
+                    packet.duration,
+                    key,
+                    self._seq,
+                    self.generation,
+                )
+            )
             if key:
                 self._keys.append(when)
             self._trim(when - self.retain)
@@ -116,6 +143,19 @@ class PacketRing:
         with self._lock:
             return self._packets[-1].ts if self._packets else None
 
+    def after(self, seq: int) -> tuple[list[_Packet], dict[int, Any]]:
+        """Packets numbered above ``seq`` (previous connection's first) and templates by gen."""
+        with self._lock:
+            out: list[_Packet] = []
+            for packets in (self._packets, self._retired):
+                for p in reversed(packets):
+                    if p.seq <= seq:
+                        break
+                    out.append(p)
+            templates = {g: t for g, (_, t) in self._templates.items()}
+        out.reverse()
+        return out, templates
+
     def cut(self, start: datetime, end: datetime) -> tuple[list[_Packet], Any]:
         """Packets from the last keyframe at or before ``start`` up to ``end``, and the template."""
         with self._lock:
@@ -132,6 +172,19 @@ class PacketRing:
         return [p for p in packets[first:] if p.ts <= end], template
 
 
+def mux_packet(out: Any, stream: Any, p: _Packet, base: int, time_base: Fraction) -> None:
+    """Mux one tapped packet (in ``time_base``) into ``stream`` of ``out``, moved back ``base``."""
+    pkt = av.Packet(p.data)
+    pkt.stream = stream
+    pkt.time_base = time_base
+    pkt.pts = None if p.pts is None else p.pts - base
+    pkt.dts = None if p.dts is None else p.dts - base
+    if p.duration:
+        pkt.duration = p.duration
+    pkt.is_keyframe = p.keyframe
+    out.mux(pkt)
+
+
 def remux_mp4(packets: list[_Packet], template: Any) -> bytes:
     """An MP4 of ``packets`` (first one a keyframe), timestamps rebased to 0, no re-encoding."""
     if not packets or not packets[0].keyframe:
@@ -142,15 +195,7 @@ def remux_mp4(packets: list[_Packet], template: Any) -> bytes:
         stream = out.add_stream_from_template(template)
         base = min(p.dts if p.dts is not None else (p.pts or 0) for p in packets)
         for p in packets:
-            pkt = av.Packet(p.data)
-            pkt.stream = stream
-            pkt.time_base = template.time_base
-            pkt.pts = None if p.pts is None else p.pts - base
-            pkt.dts = None if p.dts is None else p.dts - base
-            if p.duration:
-                pkt.duration = p.duration
-            pkt.is_keyframe = p.keyframe
-            out.mux(pkt)
+            mux_packet(out, stream, p, base, template.time_base)
     return buf.getvalue()
 
 
@@ -181,6 +226,11 @@ class RingRegistry:
         """The ring of ``camera_id`` if a source taps one."""
         with self._lock:
             return self._rings.get(camera_id)
+
+    def snapshot(self) -> dict[int, PacketRing]:
+        """The rings tapped right now, by camera id."""
+        with self._lock:
+            return dict(self._rings)
 
     def drop(self, camera_id: int) -> None:
         """Forget a removed camera."""

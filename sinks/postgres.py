@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 import redis
@@ -39,6 +40,9 @@ from gtvision.sinks.clips import ClipRecorder
 from gtvision.sinks.feed import FeedPublisher, make_feed
 from gtvision.sinks.objects import ObjectStore, make_store, object_key
 from gtvision.sinks.outbox import routing_key
+
+if TYPE_CHECKING:
+    from gtvision.sinks.recordings import SegmentRecorder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -293,8 +297,10 @@ class EventSink(DynamicSink[EventBase]):
         feed_factory: Callable[[], FeedPublisher | None] = lambda: None,
         backoff_cap_s: float = 30.0,
         clip_rolls_s: tuple[float, float] | None = None,
+        record: tuple[float, Path] | None = None,
     ) -> None:
         self._dsn = dsn
+        self._record = record
         self._store_factory = store_factory
         self._feed_factory = feed_factory
         self._cap = backoff_cap_s
@@ -309,12 +315,20 @@ class EventSink(DynamicSink[EventBase]):
             feed_factory=(lambda: feed) if feed is not None else (lambda: make_feed(settings)),
             backoff_cap_s=settings.reconnect_cap_s,
             clip_rolls_s=(settings.clip_pre_roll_s, settings.clip_post_roll_s),
+            record=(
+                (
+                    settings.record_segment_s,
+                    settings.record_spool_dir or settings.data_dir / "spool" / "recordings",
+                )
+                if settings.record_segment_s > 0
+                else None
+            ),
         )
 
     def build(
         self, step_id: str, worker_index: int, worker_count: int
     ) -> StatelessSinkPartition[EventBase]:
-        """Open this worker's pool, object store, feed and (with rolls set) clip recorder."""
+        """Open this worker's pool, object store, feed, clip recorder and process recorder."""
         pool = open_pool(self._dsn)
         store = self._store_factory()
         writer = EventWriter(pool, store, self._feed_factory(), backoff_cap_s=self._cap)
@@ -323,5 +337,22 @@ class EventSink(DynamicSink[EventBase]):
             pre, post = self._clip_rolls
             writer.clips = ClipRecorder(store, writer.link_clip, pre_roll_s=pre, post_roll_s=post)
             closers.append(writer.clips.close)
+        if self._record is not None and store is not None:
+            from gtvision.sinks.recordings import acquire
+
+            closers.append(acquire(lambda: self._recorder(store)))
         closers.append(pool.close)
         return _Partition(writer, closers)
+
+    def _recorder(self, store: ObjectStore) -> SegmentRecorder:
+        """The process recorder (:mod:`gtvision.sinks.recordings`) with its own pool."""
+        from gtvision.sinks.recordings import SegmentRecorder
+        from gtvision.sinks.spool import RecordingUploader
+
+        assert self._record is not None
+        segment_s, spool = self._record
+        pool = open_pool(self._dsn)
+        uploader = RecordingUploader(
+            pool, store, self._feed_factory(), spool, backoff_cap_s=self._cap
+        )
+        return SegmentRecorder(uploader, spool, segment_s=segment_s, on_close=pool.close)

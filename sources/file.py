@@ -139,7 +139,7 @@ class _FilePartition(StatefulSourcePartition[SourceItem, FileResume]):
                 clock, limiter = FrameClock(anchor=anchor), RateLimiter(src.analysis_fps)
                 progress, done, index, pts0 = src.progress, 0, -1, 0.0
                 ring = RINGS.ring(src.camera_id)
-                ring.reset(stream)
+                ring.reset(stream, src.city_id)
                 tap = _PacketClock(anchor, float(stream.time_base or 0))
                 for vf in _frames(container, stream, ring, tap):
                     pts = pts_seconds(vf, done, rate)

@@ -192,7 +192,7 @@ class CameraReader:
         clock, limiter = FrameClock(max_drift_s=5.0), RateLimiter(spec.analysis_fps)
         index = 0
         ring = RINGS.ring(spec.camera_id)
-        ring.reset(stream)
+        ring.reset(stream, spec.city_id)
         for packet in container.demux(stream):
             if self._stop.is_set():
                 return "removed", "reader stopped"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -38,6 +39,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -50,6 +52,16 @@ PG_ADMIN = os.environ.get("GTV_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:
 REDIS_BASE = os.environ.get("GTV_TEST_REDIS", "redis://127.0.0.1:6379/0")
 AMQP_HOST = os.environ.get("GTV_TEST_AMQP_HOST", "127.0.0.1:5672")
 SESSION_TAG = uuid.uuid4().hex[:10]
+
+
+def interrupt(proc: subprocess.Popen[Any], timeout: float = 15.0) -> int | None:
+    """Ctrl-C a ``gtvision`` subprocess and wait for it (killed after ``timeout``)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return None
 
 
 def free_port() -> int:

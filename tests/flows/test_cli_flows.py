@@ -20,6 +20,8 @@ import pytest
 from gtvision.events import CameraEvent, MotionIncident, parse_event
 from gtvision.sources.testvideo import make_video, moving_box
 
+from ..conftest import interrupt
+
 GTV = [sys.executable, "-m", "gtvision.cli"]
 
 
@@ -174,11 +176,7 @@ def test_run_picks_up_added_and_removed_cameras(
         assert proc.poll() is None, (tmp_path / "run.log").read_text()
         assert not [e for e in _events(out) if e.camera_id == env_cam and e.type != "camera.online"]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        interrupt(proc)
         log.close()
 
 

@@ -8,12 +8,15 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import pytest
 import redis
 
 from gtvision.events import MotionIncident, PlatePass
+from gtvision.sinks.clips import PacketRing
 from gtvision.sinks.feed import RedisFeed
 from gtvision.sinks.objects import S3ObjectStore
 
@@ -21,6 +24,27 @@ from ..conftest import RedisTarget, S3Target, free_port
 from .services import PrivatePostgres, PrivateRabbit
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def feed_ring(
+    ring: PacketRing, video: Path, offset_s: float = 0.0, until_s: float = 1e9,
+    city: int | None = None,
+) -> int:  # fmt: skip
+    """Tap a file's packets into ``ring`` as one connection at ``T0 + offset_s``; the count."""
+    n = 0
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        tb = stream.time_base or Fraction(1, 90000)
+        ring.reset(stream, city)
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            seconds = float(packet.pts * tb)
+            if seconds > until_s:
+                break
+            ring.push(packet, T0 + timedelta(seconds=offset_s + seconds))
+            n += 1
+    return n
 
 
 def plate_pass(i: int, city: int = 12, camera: int = 3, crop: bool = True) -> PlatePass:

@@ -20,7 +20,7 @@ from gtvision.sinks.objects import S3ObjectStore, object_key
 from gtvision.sinks.postgres import EventWriter, open_pool
 from gtvision.sources.testvideo import make_video, moving_box
 
-from .conftest import T0, motion
+from .conftest import T0, feed_ring, motion
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +28,6 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("clips") / "cam.mp4"
     return make_video(path, duration=20, size=(320, 180), fps=15, gop=15,
                       filters=[moving_box(1, 19, speed=10, size=40)])  # fmt: skip
-
-
-def _feed(ring: PacketRing, video: Path, until_s: float = 1e9) -> None:
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        tb = stream.time_base or Fraction(1, 90000)
-        ring.reset(stream)
-        for packet in container.demux(stream):
-            if packet.pts is None:
-                continue
-            seconds = float(packet.pts * tb)
-            if seconds > until_s:
-                break
-            ring.push(packet, T0 + timedelta(seconds=seconds))
 
 
 def _probe(data: bytes) -> tuple[float, float, bool, int]:
@@ -59,7 +45,7 @@ def _probe(data: bytes) -> tuple[float, float, bool, int]:
 
 def test_ring_keeps_a_keyframe_at_its_start(video: Path) -> None:
     ring = PacketRing(retain_s=4.0)
-    _feed(ring, video)
+    feed_ring(ring, video)
     packets, _ = ring.cut(T0, T0 + timedelta(seconds=30))
     assert packets[0].keyframe
     span = (packets[-1].ts - packets[0].ts).total_seconds()
@@ -76,7 +62,7 @@ def test_clip_remux_plays_with_pre_and_post_roll(video: Path, s3_store: S3Object
     )  # fmt: skip
     try:
         ring = rings.ring(77)
-        _feed(ring, video, until_s=8)
+        feed_ring(ring, video, until_s=8)
         assert recorder.request(event)
         time.sleep(0.3)
         assert recorder.pending == 1  # waits for the post-roll packets
@@ -111,7 +97,7 @@ def test_camera_without_ring_gets_no_clip(s3_store: S3ObjectStore) -> None:
 
 def test_remux_refuses_a_clip_without_keyframe_start(video: Path) -> None:
     ring = PacketRing()
-    _feed(ring, video, until_s=3)
+    feed_ring(ring, video, until_s=3)
     packets, template = ring.cut(T0, T0 + timedelta(seconds=3))
     with pytest.raises(ValueError, match="keyframe"):
         remux_mp4(packets[1:], template)
@@ -127,7 +113,7 @@ def test_stored_event_gets_its_clip_linked(
         writer.clips = ClipRecorder(
             s3_store, writer.link_clip, pre_roll_s=2, post_roll_s=2, rings=rings, poll_s=0.05
         )
-        _feed(rings.ring(78), video)
+        feed_ring(rings.ring(78), video)
         writer.write([event])
         writer.write([event])  # re-emitted before the clip is linked: not queued twice
         deadline = time.monotonic() + 10
