@@ -155,7 +155,9 @@ class HotlistPatch(_In):
 class ErasureIn(_In):
     """A plate whose stored data must be erased; ``city_id`` ``None`` = every city (admin)."""
 
-    plate: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9 ·-]+$")
+    plate: str = Field(  # at least one letter or digit: "-" alone names no plate
+        min_length=1, max_length=16, pattern=r"^[A-Za-z0-9 ·-]*[A-Za-z0-9][A-Za-z0-9 ·-]*$"
+    )
     city_id: int | None = Id
     reference: str = Field(default="", max_length=200, pattern=r"^[^\x00-\x1f]*$")
 
