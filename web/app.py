@@ -21,6 +21,7 @@ from gtvision.web import (
     routes_live,
     routes_ops,
     routes_privacy,
+    routes_recordings,
     routes_stream,
     routes_ui,
 )
@@ -44,6 +45,7 @@ ROUTES: list[BaseRoute] = [
     *routes_events.ROUTES,
     *routes_hotlists.ROUTES,
     *routes_privacy.ROUTES,
+    *routes_recordings.ROUTES,
     *routes_stream.ROUTES,
     *routes_ui.ROUTES,
 ]

@@ -126,6 +126,17 @@ class EventQuery(_In):
     cursor: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+class RecordingQuery(_In):
+    """Filters of ``GET /recordings``: segments overlapping ``[since, until)``, newest first."""
+
+    camera_id: int | None = Id
+    city_id: int | None = Id
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class HotlistIn(_In):
     """A hotlist entry."""
 

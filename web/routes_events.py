@@ -35,7 +35,7 @@ def encode_cursor(ts: datetime, event_id: object) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_cursor(cursor: str, *, uuid_ids: bool = True) -> tuple[datetime, str]:
     """Inverse of :func:`encode_cursor`; 422 when it was not produced by us."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -43,7 +43,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ts = datetime.fromisoformat(ts_text)
         if ts.tzinfo is None:
             raise ValueError(ts_text)
-        return ts, str(uuid.UUID(str(event_id)))
+        return ts, str(uuid.UUID(str(event_id))) if uuid_ids else str(event_id)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
         msg = f"invalid cursor {cursor[:40]!r}: {err}"
         raise ApiError(
@@ -51,13 +51,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
+def city_conditions(
+    call: Call, city_id: int | None, col: str = "city_id"
+) -> tuple[list[str], dict[str, Any]]:
+    """SQL conditions and arguments limiting a query to the caller's city (admin: asked/any)."""
+    city = call.user.scope(city_id)
+    if city is None:
+        return [], {}
+    return [f"{col} = %(city)s"], {"city": city}
+
+
 def _where(call: Call, q: EventQuery) -> tuple[str, dict[str, Any]]:
-    city = call.user.scope(q.city_id)
-    conds: list[str] = []
-    args: dict[str, Any] = {}
-    if city is not None:
-        conds.append("e.city_id = %(city)s")
-        args["city"] = city
+    conds, args = city_conditions(call, q.city_id, "e.city_id")
     for name, col in (("type", "type"), ("camera_id", "camera_id")):
         value = getattr(q, name)
         if value is not None:

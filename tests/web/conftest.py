@@ -127,6 +127,12 @@ def seed(dsn: str, writer: EventWriter | None = None) -> World:
                 plate=plate,
                 match=HotlistMatch(entry_id=hot, pattern=plate, kind="exact"),
             )
+            conn.execute(
+                "INSERT INTO recordings (id, city_id, camera_id, started_at, ended_at, "
+                "object_key, bytes) VALUES (%s, %s, %s, %s, %s, %s, 1000)",
+                (f"rec-{name}-{tag}", cid, cam, now - timedelta(seconds=60), now,
+                 f"{cid}/{cam}/rec/{now:%Y/%m/%d}/rec-{name}-{tag}.mp4"),
+            )  # fmt: skip
             world.events[name] = passed.id
             world.alerts[name] = alert.id
             if writer is not None:
