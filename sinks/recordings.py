@@ -82,7 +82,7 @@ class SegmentRecorder:
         self._segment = timedelta(seconds=segment_s)
         self._idle = timedelta(seconds=idle_s)
         self._rings = rings
-        rings.need(segment_s + 10 * poll_s)  # enough to finish a segment after a slow poll
+        rings.need(10 * poll_s)  # segments are muxed as packets come: only polls must fit
         self._poll_s = poll_s
         self._clock = clock
         self._on_close = on_close
