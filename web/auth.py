@@ -3,9 +3,11 @@
 * Passwords: argon2id (argon2-cffi).
 * Access and stream tokens: JWT, HS256 only (the algorithm is pinned on decode, so ``alg: none``
   and RS/HS confusion are refused), short-lived, ``typ`` claim ``access`` or ``stream``.
-* Refresh tokens: opaque random strings; Redis holds ``sha256(token) -> user id`` with a TTL.
-  Each refresh consumes the old token atomically (GETDEL) and issues a new one (rotation);
-  logout deletes it (revocation).
+* Refresh tokens: opaque random strings; Redis holds ``sha256(token) -> user id:family`` with a
+  TTL. A login starts a family (one session); each refresh consumes the old token atomically
+  (GETDEL), remembers its hash as used and issues a new one of the same family (rotation).
+  Presenting a used token again revokes the whole family (reuse detection: whoever holds the
+  newer token, thief or owner, must log in again); logout revokes the family too.
 """
 
 from __future__ import annotations
@@ -195,5 +197,15 @@ def new_refresh_token() -> str:
 
 
 def refresh_key(prefix: str, token: str) -> str:
-    """Redis key holding the user id of a refresh token (only its hash is stored)."""
+    """Redis key holding ``user id:family`` of a live refresh token (only its hash is stored)."""
     return f"{prefix}refresh:{hashlib.sha256(token.encode()).hexdigest()}"
+
+
+def used_key(prefix: str, token: str) -> str:
+    """Redis key remembering a rotated-away refresh token (to detect its reuse)."""
+    return f"{prefix}refresh-used:{hashlib.sha256(token.encode()).hexdigest()}"
+
+
+def family_key(prefix: str, family: str) -> str:
+    """Redis key that exists while the session ``family`` is not revoked."""
+    return f"{prefix}refresh-family:{family}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -10,8 +12,10 @@ from gtvision.web.auth import (
     Perm,
     Principal,
     Role,
+    family_key,
     new_refresh_token,
     refresh_key,
+    used_key,
     verify_password,
 )
 from gtvision.web.common import audit, ok
@@ -35,11 +39,17 @@ async def _limit_login(state: AppState, ip: str, username: str) -> None:
         raise ApiError(429, detail, headers={"Retry-After": str(retry)})
 
 
-async def _tokens(state: AppState, who: Principal) -> Response:
+async def _tokens(state: AppState, who: Principal, family: str | None = None) -> Response:
+    """A new access token and a refresh token of ``family`` (a new one at login)."""
     access, ttl = state.tokens.issue(who)
     refresh = new_refresh_token()
     rttl = state.settings.refresh_ttl_s
-    await state.redis.set(refresh_key(state.settings.redis_prefix, refresh), who.user_id, ex=rttl)
+    prefix = state.settings.redis_prefix
+    family = family or uuid.uuid4().hex
+    async with state.redis.pipeline(transaction=True) as pipe:
+        pipe.set(refresh_key(prefix, refresh), f"{who.user_id}:{family}", ex=rttl)
+        pipe.set(family_key(prefix, family), who.user_id, ex=rttl)
+        await pipe.execute()
     return ok(
         {
             "access_token": access,
@@ -49,6 +59,18 @@ async def _tokens(state: AppState, who: Principal) -> Response:
             "refresh_expires_in": rttl,
         }
     )
+
+
+async def _reused(call: Call, used: str) -> ApiError:
+    """A rotated-away token came back: revoke its whole family (RFC 9700 §4.14.2), audit it."""
+    uid, _, family = used.partition(":")
+    await call.state.redis.delete(family_key(call.state.settings.redis_prefix, family))
+    async with call.state.pool.connection() as conn:
+        await audit(
+            conn, None, "refresh.reuse", f"user:{uid}", call.ip, {"family": family[:8]},
+            username=f"user:{uid}",
+        )  # fmt: skip
+    return ApiError(401, "refresh token was already used: its session is revoked, log in again")
 
 
 def _principal(row: dict[str, object]) -> Principal:
@@ -85,9 +107,20 @@ async def login(call: Call) -> Response:
 async def refresh(call: Call) -> Response:
     """Consume a refresh token (single use) and issue a new access/refresh pair."""
     token = call.body(RefreshIn).refresh_token
-    user_id = await call.state.redis.getdel(refresh_key(call.state.settings.redis_prefix, token))
-    if user_id is None:
-        msg = "refresh token unknown, used or revoked"
+    redis, prefix = call.state.redis, call.state.settings.redis_prefix
+    key, tomb = refresh_key(prefix, token), used_key(prefix, token)
+    value = await redis.getdel(key)
+    if value is None:
+        used = await redis.get(tomb)
+        if used is not None:
+            raise await _reused(call, used.decode() if isinstance(used, bytes) else str(used))
+        msg = "refresh token unknown, expired or revoked"
+        raise ApiError(401, msg)
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    await redis.set(tomb, text, ex=call.state.settings.refresh_ttl_s)
+    user_id, _, family = text.partition(":")
+    if not await redis.exists(family_key(prefix, family)):
+        msg = "refresh token's session was revoked (logout or reuse of a rotated token)"
         raise ApiError(401, msg)
     async with call.state.pool.connection() as conn:
         uid = int(user_id)
@@ -96,14 +129,18 @@ async def refresh(call: Call) -> Response:
     if row is None or row["disabled"]:
         msg = f"user {uid} no longer exists or is disabled"
         raise ApiError(401, msg)
-    return await _tokens(call.state, _principal(row))
+    return await _tokens(call.state, _principal(row), family)
 
 
 @endpoint(Perm.ME, "Revoke a refresh token", body=RefreshIn)
 async def logout(call: Call) -> Response:
-    """Delete the refresh token; the short-lived access token simply expires."""
+    """End the refresh token's session (its family); the short-lived access token expires."""
     token = call.body(RefreshIn).refresh_token
-    await call.state.redis.delete(refresh_key(call.state.settings.redis_prefix, token))
+    prefix = call.state.settings.redis_prefix
+    value = await call.state.redis.getdel(refresh_key(prefix, token))
+    if value is not None:
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        await call.state.redis.delete(family_key(prefix, text.partition(":")[2]))
     async with call.state.pool.connection() as conn:
         await audit(conn, call.user, "logout", call.user.username, call.ip)
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import jwt
+import psycopg
 import pytest
 from starlette.routing import Route
 
@@ -46,6 +47,36 @@ async def test_login_me_refresh_rotation_and_logout(api: Api) -> None:
     assert out.status_code == 204
     revoked = await api.client.post("/auth/refresh", json={"refresh_token": new["refresh_token"]})
     assert revoked.status_code == 401
+
+
+async def test_reused_refresh_token_revokes_its_session_only(api: Api) -> None:
+    who = api.world.users[("a", Role.ANALYST)]
+
+    async def login() -> dict[str, str]:
+        r = await api.client.post(
+            "/auth/login", json={"username": who.username, "password": PASSWORD}
+        )
+        assert r.status_code == 200, r.text
+        tokens: dict[str, str] = r.json()
+        return tokens
+
+    async def rotate(token: str) -> Any:
+        return await api.client.post("/auth/refresh", json={"refresh_token": token})
+
+    stolen, other = await login(), await login()  # two sessions (e.g. laptop and phone)
+    r = await rotate(stolen["refresh_token"])  # the thief rotates first
+    assert r.status_code == 200
+    thief = r.json()
+    replay = await rotate(stolen["refresh_token"])  # the owner's copy comes back: reuse
+    assert replay.status_code == 401
+    assert "already used" in replay.json()["detail"]
+    assert (await rotate(thief["refresh_token"])).status_code == 401  # whole family revoked
+    assert (await rotate(other["refresh_token"])).status_code == 200  # other session lives
+    with psycopg.connect(api.settings.database_url) as conn:
+        row = conn.execute(
+            "SELECT target FROM audit_log WHERE action = 'refresh.reuse' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert row == (f"user:{who.user_id}",)
 
 
 async def test_wrong_password_is_401_and_audited(api: Api) -> None:
