@@ -12,6 +12,8 @@
 * Frames stay on the worker that decoded them: motion, gate and plate reading are
   non-exchanging steps. Only light values cross workers: plate reads (with a small JPEG crop),
   per-frame :class:`~gtvision.operators.passes.CameraTick` heartbeats, passes, alerts.
+* Motion runs inside the source partitions (:func:`~gtvision.operators.motion.analyze_at_source`),
+  so detector backgrounds and gate tails are part of the source's recovery snapshots.
 * Cameras with ``lpr_enabled = false`` are not read. Dedicated LPR cameras
   (``lpr_dedicated = true``) skip the motion gate: every analysed frame is read. Both flags
   come from the ``cameras`` table (reloaded every ``GTV_HOTLIST_REFRESH_S`` seconds); cameras
@@ -39,7 +41,7 @@ from gtvision.events import CameraEvent, EventBase, Frame
 from gtvision.flows.context import FlowContext
 from gtvision.operators.hotlist import HotlistSource, PgHotlists, StaticHotlists, hotlist_alerts
 from gtvision.operators.lpr import ReadRequest, read_plates
-from gtvision.operators.motion import MotionFrame, motion, motion_gate
+from gtvision.operators.motion import MotionFrame, analyze_at_source, motion, motion_gate
 from gtvision.operators.passes import PassConfig, plate_passes, tick_of
 from gtvision.operators.refresh import Reloading
 
@@ -114,6 +116,7 @@ def build(
     settings = ctx.settings
     cameras = LprCameras(settings, settings.hotlist_refresh_s)
     flow = Dataflow(ctx.name)
+    analyze_at_source(ctx.source, ctx.motion_settings)
     items = op.input("source", flow, ctx.source)
     split = op.branch("split", items, _is_frame)
     frames = cast(Stream[Frame], split.trues)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +14,9 @@ from gtvision.events import Alert, CameraEvent, EventBase, Frame, PlatePass
 from gtvision.flows.context import FlowContext, load_flow
 from gtvision.flows.lpr import build
 from gtvision.operators.hotlist import HotlistEntry, StaticHotlists
+from gtvision.operators.motion import MotionResult
+from gtvision.sources.file import FileSource
+from gtvision.sources.testvideo import make_video, moving_box
 
 from .conftest import DEV_DATA
 
@@ -146,3 +150,22 @@ def test_two_workers_exchange_only_light_values() -> None:
     events = run_flow(items, None, workers=2)
     got = sorted((e.camera_id, e.plate) for e in events if isinstance(e, PlatePass))
     assert got == [(4, PLATE_A), (6, PLATE_B)]
+
+
+def test_motion_runs_in_the_file_source_so_it_joins_its_snapshots(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "v.mp4", duration=2, size=(320, 180), filters=[moving_box(0, 2)])
+    source = FileSource(video, city_id=5, camera_id=3, analysis_fps=0)
+    got: list[EventBase] = []
+    ctx = FlowContext(source=source, sink=TestingSink(got), settings=load_settings(), replay=True)
+    build(ctx, hotlists=None)
+    assert source.analyzer is not None  # attached: detector state is in the partition snapshot
+    part = source.build_part("input", source.list_parts()[0], None)
+    frames: list[Frame] = []
+    deadline = time.monotonic() + 30
+    while len(frames) < 10 and time.monotonic() < deadline:
+        frames.extend(i for i in part.next_batch() if isinstance(i, Frame))
+        time.sleep(0.005)
+    snap = part.snapshot()
+    part.close()
+    assert all(isinstance(f.analysis, MotionResult) for f in frames)
+    assert snap.analysis
