@@ -157,10 +157,19 @@ class PacketRing:
         return out, templates
 
     def cut(self, start: datetime, end: datetime) -> tuple[list[_Packet], Any]:
-        """Packets from the last keyframe at or before ``start`` up to ``end``, and the template."""
+        """Packets from the last keyframe at or before ``start`` up to ``end``, and the template.
+
+        A window that starts before the current connection's first packet is cut from the
+        previous connection when it still holds packets after ``start`` (an event just before a
+        reconnect, or at the end of a demo loop).
+        """
         with self._lock:
             packets = list(self._packets)
             template = self._template
+            old = self._retired
+            if old and old[-1].ts >= start and (not packets or packets[0].ts > start):
+                packets = list(old)
+                template = self._templates.get(self.generation - 1, (None, template))[1]
         first = 0
         for i, p in enumerate(packets):
             if p.ts > start:

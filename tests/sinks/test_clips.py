@@ -52,14 +52,26 @@ def test_ring_keeps_a_keyframe_at_its_start(video: Path) -> None:
     assert 4.0 <= span <= 5.1  # retain plus at most one GOP (1 s)
 
 
-def test_clip_remux_plays_with_pre_and_post_roll(video: Path, s3_store: S3ObjectStore) -> None:
+def _recorder(store: S3ObjectStore) -> tuple[ClipRecorder, RingRegistry, list[tuple[str, str]]]:
+    """A clip recorder (3 s pre-roll, 4 s post-roll) on private rings, and what it linked."""
     rings = RingRegistry()
-    event = motion(0, camera=77).model_copy(update={"ts": T0 + timedelta(seconds=10)})
     linked: list[tuple[str, str]] = []
     recorder = ClipRecorder(
-        s3_store, lambda eid, key: linked.append((eid, key)),
+        store, lambda eid, key: linked.append((eid, key)),
         pre_roll_s=3, post_roll_s=4, rings=rings, poll_s=0.05,
     )  # fmt: skip
+    return recorder, rings, linked
+
+
+def _wait(linked: list[tuple[str, str]]) -> None:
+    deadline = time.monotonic() + 10
+    while not linked and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_clip_remux_plays_with_pre_and_post_roll(video: Path, s3_store: S3ObjectStore) -> None:
+    event = motion(0, camera=77).model_copy(update={"ts": T0 + timedelta(seconds=10)})
+    recorder, rings, linked = _recorder(s3_store)
     try:
         ring = rings.ring(77)
         feed_ring(ring, video, until_s=8)
@@ -73,9 +85,7 @@ def test_clip_remux_plays_with_pre_and_post_roll(video: Path, s3_store: S3Object
                 seconds = float(packet.pts * tb) if packet.pts is not None else 0
                 if seconds > 8:
                     ring.push(packet, T0 + timedelta(seconds=seconds))
-        deadline = time.monotonic() + 10
-        while not linked and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait(linked)
     finally:
         recorder.close()
     key = object_key(event, "mp4")
@@ -85,6 +95,26 @@ def test_clip_remux_plays_with_pre_and_post_roll(video: Path, s3_store: S3Object
     assert abs(duration - 7.0) <= 1.0
     assert abs(span - 7.0) <= 1.0
     assert first_key
+
+
+def test_clip_of_an_event_before_a_reconnect_uses_the_old_connection(
+    video: Path, s3_store: S3ObjectStore
+) -> None:
+    """An event near the end of a connection (or of a demo loop) keeps its clip."""
+    event = motion(0, camera=79).model_copy(update={"ts": T0 + timedelta(seconds=7)})
+    recorder, rings, linked = _recorder(s3_store)
+    try:
+        ring = rings.ring(79)
+        feed_ring(ring, video, until_s=8)
+        assert recorder.request(event)
+        feed_ring(ring, video, offset_s=60)  # reconnected: the new packets are much later
+        _wait(linked)
+    finally:
+        recorder.close()
+    assert linked == [(event.id, object_key(event, "mp4"))]
+    duration, _, first_key, _ = _probe(s3_store.get(linked[0][1]))
+    assert first_key
+    assert 3.5 <= duration <= 5.1  # from the keyframe before ts-3 s to the end of the connection
 
 
 def test_camera_without_ring_gets_no_clip(s3_store: S3ObjectStore) -> None:
