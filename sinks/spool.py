@@ -12,14 +12,16 @@ FIFO of jobs on its own thread, so the thread muxing the video never waits on a 
   started event is absorbed), then delete the file and its sidecar.
 
 Connection failures are retried with capped backoff while later jobs wait (their order is
-kept); other failures are logged and leave the files. When it starts, the uploader queues
-the finished segments a previous process left and *salvages* the ones it was still writing
-(segments are fragmented MP4, so a killed process leaves a readable file): the readable
-packets are remuxed into a clean file and its end time is taken from its last packet.
+kept); other failures are logged and leave the files. One process at a time owns a spool
+directory (``.lock``, ``flock``). When it starts, the uploader queues the finished segments a
+previous process left and *salvages* the ones it was still writing (segments are fragmented
+MP4, so a killed process leaves a readable file): the readable packets are remuxed into a clean
+file and its end time is taken from its last packet.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import queue
 import threading
@@ -28,7 +30,7 @@ from collections import deque
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import av
 
@@ -53,6 +55,21 @@ _UPSERT_DONE = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
     "ended_at = EXCLUDED.ended_at, object_key = EXCLUDED.object_key, bytes = EXCLUDED.bytes"
 )
+
+
+def _lock(spool_dir: Path) -> IO[bytes]:
+    """Hold ``spool_dir/.lock``: at start a recorder takes over the unfinished segments there."""
+    handle = (spool_dir / ".lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        msg = (
+            f"recording spool {spool_dir} is in use by another process: give each process "
+            "its own GTV_RECORD_SPOOL_DIR"
+        )
+        raise RuntimeError(msg) from None
+    return handle
 
 
 def recording_key(event: RecordingEvent) -> str:
@@ -135,6 +152,7 @@ class RecordingUploader:
         self._store = store
         self._spool = spool_dir
         spool_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(spool_dir)
         self._cap = backoff_cap_s
         self._writer = EventWriter(pool, None, feed, backoff_cap_s=backoff_cap_s, sleep=self._sleep)
         self._jobs: queue.Queue[RecordingEvent | Path | str | None] = queue.Queue()
@@ -264,6 +282,7 @@ class RecordingUploader:
         self._jobs.put(None)
         self._thread.join(timeout_s + 5)
         self._wake.set()
+        self._lock.close()  # releases the spool for the next process
         if self.backlog:
             log.warning(
                 "%d recording jobs left for the next start in %s", self.backlog, self._spool

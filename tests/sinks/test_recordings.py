@@ -109,7 +109,7 @@ def test_segments_are_contiguous_playable_and_announced(
     assert total == packets  # no frame lost or doubled at the cuts
     assert _event_types(fresh_pg_dsn) == [("recording.started", 4), ("recording.stopped", 4)]
     assert list(recorder.uploader.uploaded) == [r[0] for r in rows]
-    assert not list((tmp_path / "spool").iterdir())  # spool emptied
+    assert [p.name for p in (tmp_path / "spool").iterdir()] == [".lock"]  # spool emptied
 
 
 def test_reconnect_closes_the_segment_with_the_old_packets(
@@ -211,7 +211,19 @@ def test_segment_of_a_killed_process_is_salvaged_at_the_next_start(
     assert ended is not None
     assert abs((ended - started).total_seconds() - span) < 0.2
     assert _event_types(fresh_pg_dsn) == [("recording.started", 1), ("recording.stopped", 1)]
-    assert not list(spool.iterdir())
+    assert [p.name for p in spool.iterdir()] == [".lock"]
+
+
+def test_a_spool_directory_belongs_to_one_process(
+    pool: object, s3_store: S3ObjectStore, tmp_path: Path
+) -> None:
+    first = RecordingUploader(pool, s3_store, None, tmp_path)
+    try:
+        with pytest.raises(RuntimeError, match="in use by another process"):
+            RecordingUploader(pool, s3_store, None, tmp_path)
+    finally:
+        first.close(1)
+    RecordingUploader(pool, s3_store, None, tmp_path).close(1)  # free again after close
 
 
 def test_run_records_a_live_rtsp_camera_into_the_store(
