@@ -43,6 +43,9 @@ class _Collector:
     def started(self, event: Any) -> None:
         """Nothing to send."""
 
+    def dropped(self, started: Any) -> None:
+        """Nothing to send."""
+
     def finished(self, mp4: Path) -> None:
         """Keep the path."""
         self.done.append(mp4)

@@ -32,7 +32,7 @@ import av
 
 from gtvision.events import RecordingEvent
 from gtvision.sinks.clips import RINGS, PacketRing, RingRegistry, _Packet, mux_packet
-from gtvision.sinks.spool import FRAGMENTED, RecordingUploader, recording_key
+from gtvision.sinks.spool import FRAGMENTED, RecordingUploader, recording_key, stopped_of
 
 log = logging.getLogger(__name__)
 
@@ -173,21 +173,8 @@ class SegmentRecorder:
             return
         seg.out.close()
         opened = seg.path.with_suffix(".open.json")
-        if seg.frames < 2:
-            seg.path.unlink(missing_ok=True)
-            opened.unlink(missing_ok=True)
-            return
         first = seg.started
-        stopped = RecordingEvent(
-            type="recording.stopped",
-            city_id=first.city_id,
-            camera_id=first.camera_id,
-            ts=seg.last,
-            recording_id=first.recording_id,
-            object_key=recording_key(first),
-            started_at=first.started_at,
-            ended_at=seg.last,
-        )
+        stopped = stopped_of(first, seg.last, recording_key(first))
         seg.path.with_suffix(".json").write_text(stopped.to_json())
         opened.unlink(missing_ok=True)
         self.uploader.finished(seg.path)
@@ -201,6 +188,7 @@ class SegmentRecorder:
                 log.debug("closing a failed segment", exc_info=True)
             seg.path.unlink(missing_ok=True)
             seg.path.with_suffix(".open.json").unlink(missing_ok=True)
+            self.uploader.dropped(seg.started)
 
     @property
     def recording(self) -> int:

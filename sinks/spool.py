@@ -6,7 +6,8 @@ A segment in the spool directory is ``<id>.mp4`` plus a sidecar: ``<id>.open.jso
 FIFO of jobs on its own thread, so the thread muxing the video never waits on a network:
 
 - *started*: insert the ``recordings`` row (``ended_at`` NULL) and write ``recording.started``;
-- *dropped* (an unfinished segment with nothing readable): delete its open row;
+- *dropped* (a segment with nothing readable): delete its open row, write ``recording.started``
+  and a ``recording.stopped`` without ``object_key`` (consumers see every segment closed);
 - *finished*: upload the file as its ``object_key``, complete the row, write
   ``recording.started`` and ``recording.stopped`` (ids are deterministic, so the repeated
   started event is absorbed), then delete the file and its sidecar.
@@ -27,7 +28,7 @@ import queue
 import threading
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -94,6 +95,13 @@ def started_of(stopped: RecordingEvent) -> RecordingEvent:
     )
 
 
+def stopped_of(started: RecordingEvent, ended: datetime, key: str | None) -> RecordingEvent:
+    """The ``recording.stopped`` event of a segment that ended at ``ended`` (``key``: its video)."""
+    fields = {"id": "", "type": "recording.stopped", "ts": ended, "object_key": key,
+              "ended_at": ended}  # fmt: skip
+    return RecordingEvent.model_validate(started.model_dump() | fields)
+
+
 def salvage(mp4: Path, started: RecordingEvent, key: str) -> RecordingEvent | None:
     """Remux the readable part of an unfinished segment in place; its stopped event or None."""
     tmp = mp4.with_suffix(".salvage.mp4")
@@ -124,16 +132,7 @@ def salvage(mp4: Path, started: RecordingEvent, key: str) -> RecordingEvent | No
         return None
     tmp.replace(mp4)
     ended = started.started_at + timedelta(seconds=float((last - first) * tb))
-    return RecordingEvent(
-        type="recording.stopped",
-        city_id=started.city_id,
-        camera_id=started.camera_id,
-        ts=ended,
-        recording_id=started.recording_id,
-        object_key=key,
-        started_at=started.started_at,
-        ended_at=ended,
-    )
+    return stopped_of(started, ended, key)
 
 
 class RecordingUploader:
@@ -155,7 +154,7 @@ class RecordingUploader:
         self._lock = _lock(spool_dir)
         self._cap = backoff_cap_s
         self._writer = EventWriter(pool, None, feed, backoff_cap_s=backoff_cap_s, sleep=self._sleep)
-        self._jobs: queue.Queue[RecordingEvent | Path | str | None] = queue.Queue()
+        self._jobs: queue.Queue[RecordingEvent | Path | None] = queue.Queue()
         self._deadline: float | None = None
         self._wake = threading.Event()
         self.uploaded: deque[str] = deque(maxlen=10_000)  # recording ids, in upload order
@@ -168,6 +167,10 @@ class RecordingUploader:
     def started(self, event: RecordingEvent) -> None:
         """A segment was opened (its ``.open.json`` is written)."""
         self._jobs.put(event)
+
+    def dropped(self, started: RecordingEvent) -> None:
+        """A segment was lost (nothing readable): forget its row, close it with no object."""
+        self._jobs.put(stopped_of(started, started.started_at, None))
 
     def finished(self, mp4: Path) -> None:
         """A segment was finished (its ``.json`` is written)."""
@@ -189,7 +192,7 @@ class RecordingUploader:
                 stopped = salvage(mp4, started, recording_key(started)) if mp4.exists() else None
                 if stopped is None:
                     mp4.unlink(missing_ok=True)
-                    self._jobs.put(rec_id)  # nothing to keep: forget its open row
+                    self.dropped(started)
                 else:
                     done.write_text(stopped.to_json())
                     log.warning(
@@ -241,10 +244,11 @@ class RecordingUploader:
                     except _Closing:
                         return
 
-    def _do(self, job: RecordingEvent | Path | str) -> None:
-        if isinstance(job, str):
-            with self._pool.connection() as conn:
-                conn.execute(_DROP_OPEN, (job,))
+    def _do(self, job: RecordingEvent | Path) -> None:
+        if isinstance(job, RecordingEvent) and job.type == "recording.stopped":
+            with self._pool.connection() as conn:  # a dropped segment: nothing was kept
+                conn.execute(_DROP_OPEN, (job.recording_id,))
+            self._writer.write([started_of(job), job])
             return
         if isinstance(job, RecordingEvent):
             with self._pool.connection() as conn:

@@ -20,6 +20,7 @@ import pytest
 from minio import Minio
 from moto.server import ThreadedMotoServer
 
+from gtvision.events import RecordingEvent
 from gtvision.sinks.clips import RingRegistry
 from gtvision.sinks.objects import S3ObjectStore
 from gtvision.sinks.postgres import open_pool
@@ -214,6 +215,30 @@ def test_segment_of_a_killed_process_is_salvaged_at_the_next_start(
     assert [p.name for p in spool.iterdir()] == [".lock"]
 
 
+def test_unreadable_segment_is_closed_without_object_at_the_next_start(
+    pool: object, fresh_pg_dsn: str, s3_store: S3ObjectStore, tmp_path: Path
+) -> None:
+    started = RecordingEvent(
+        type="recording.started", city_id=CITY, camera_id=CAMERA, ts=T0,
+        recording_id=f"rec-{CAMERA}-1", started_at=T0,
+    )  # fmt: skip
+    first = RecordingUploader(pool, s3_store, None, tmp_path)
+    first.started(started)  # what the recorder does when it opens a segment
+    first.close()
+    (tmp_path / "rec-7-1.open.json").write_text(started.to_json())
+    (tmp_path / "rec-7-1.mp4").write_bytes(b"\x00\x00\x00\x18ftypiso5 not a video")
+    assert [r[2] for r in _rows(fresh_pg_dsn)] == [None]
+    RecordingUploader(pool, s3_store, None, tmp_path).close()
+    assert _rows(fresh_pg_dsn) == []
+    assert _event_types(fresh_pg_dsn) == [("recording.started", 1), ("recording.stopped", 1)]
+    with psycopg.connect(fresh_pg_dsn) as conn:
+        key = conn.execute(
+            "SELECT payload->>'object_key' FROM events WHERE type = 'recording.stopped'"
+        ).fetchone()
+    assert key == (None,)
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]
+
+
 def test_a_spool_directory_belongs_to_one_process(
     pool: object, s3_store: S3ObjectStore, tmp_path: Path
 ) -> None:
@@ -262,8 +287,9 @@ def test_run_records_a_live_rtsp_camera_into_the_store(
         frames, first_key, span = _frames(data)
         assert size == len(data)
         assert first_key
-        assert frames > 10
+        assert frames >= 2  # the last one may have been cut by the stop just after it began
         if i + 1 < len(done):  # full segments: about 3 s (cut at a keyframe)
+            assert frames > 10
             assert 2.5 <= span <= 6.0, span
             assert ended is not None
             assert done[i + 1][1] >= ended
