@@ -55,8 +55,6 @@ class PacketRing:
         self._lock = threading.Lock()
         self._packets: deque[_Packet] = deque()
         self._keys: deque[datetime] = deque()
-        self._holder: Any = None
-        self._template: Any = None
         self._time_base: Fraction | None = None
         self._pts0: int | None = None
         self._anchor: datetime | None = None
@@ -84,8 +82,7 @@ class PacketRing:
             if city_id is not None:
                 self.city_id = city_id
             self._templates = {g: t for g, t in self._templates.items() if g == self.generation - 1}
-            self._templates[self.generation] = (holder, template)
-            self._holder, self._template = holder, template
+            self._templates[self.generation] = (holder, template)  # the holder keeps it alive
             self._time_base = stream.time_base
             self._pts0, self._anchor = None, None
 
@@ -98,7 +95,7 @@ class PacketRing:
 
     def push(self, packet: Any, ts: datetime | None = None) -> None:
         """Add a demuxed packet; ``ts`` is its capture time (default: from PTS, anchored now)."""
-        if packet.size == 0 or self._template is None:
+        if packet.size == 0 or not self._templates:
             return
         with self._lock:
             when = ts or self._ts(packet.pts, datetime.now(UTC))
@@ -164,12 +161,11 @@ class PacketRing:
         reconnect, or at the end of a demo loop).
         """
         with self._lock:
-            packets = list(self._packets)
-            template = self._template
+            packets, gen = list(self._packets), self.generation
             old = self._retired
             if old and old[-1].ts >= start and (not packets or packets[0].ts > start):
-                packets = list(old)
-                template = self._templates.get(self.generation - 1, (None, template))[1]
+                packets, gen = list(old), gen - 1
+            template = self._templates[gen][1] if gen in self._templates else None
         first = 0
         for i, p in enumerate(packets):
             if p.ts > start:

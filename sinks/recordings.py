@@ -47,7 +47,6 @@ class _Segment:
     time_base: Any
     base: int
     last: datetime
-    frames: int = 0
 
 
 @dataclass(slots=True)
@@ -146,7 +145,6 @@ class SegmentRecorder:
             seg = track.segment = self._open(camera_id, track.ring.city_id, p, template)
         mux_packet(seg.out, seg.stream, p, seg.base, seg.time_base)
         seg.last = p.ts
-        seg.frames += 1
 
     def _open(self, camera_id: int, city_id: int, first: _Packet, template: Any) -> _Segment:
         rec_id = f"rec-{camera_id}-{int(first.ts.timestamp() * 1000)}"

@@ -61,6 +61,11 @@ async def _tokens(state: AppState, who: Principal, family: str | None = None) ->
     )
 
 
+def _text(value: object) -> str:
+    """A Redis reply as text (bytes unless the client decodes responses)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 async def _reused(call: Call, used: str) -> ApiError:
     """A rotated-away token came back: revoke its whole family (RFC 9700 §4.14.2), audit it."""
     uid, _, family = used.partition(":")
@@ -113,10 +118,10 @@ async def refresh(call: Call) -> Response:
     if value is None:
         used = await redis.get(tomb)
         if used is not None:
-            raise await _reused(call, used.decode() if isinstance(used, bytes) else str(used))
+            raise await _reused(call, _text(used))
         msg = "refresh token unknown, expired or revoked"
         raise ApiError(401, msg)
-    text = value.decode() if isinstance(value, bytes) else str(value)
+    text = _text(value)
     await redis.set(tomb, text, ex=call.state.settings.refresh_ttl_s)
     user_id, _, family = text.partition(":")
     if not await redis.exists(family_key(prefix, family)):
@@ -139,7 +144,7 @@ async def logout(call: Call) -> Response:
     prefix = call.state.settings.redis_prefix
     value = await call.state.redis.getdel(refresh_key(prefix, token))
     if value is not None:
-        text = value.decode() if isinstance(value, bytes) else str(value)
+        text = _text(value)
         await call.state.redis.delete(family_key(prefix, text.partition(":")[2]))
     async with call.state.pool.connection() as conn:
         await audit(conn, call.user, "logout", call.user.username, call.ip)
