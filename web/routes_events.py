@@ -92,11 +92,16 @@ def _where(call: Call, q: EventQuery) -> tuple[str, dict[str, Any]]:
     return (" WHERE " + " AND ".join(conds)) if conds else "", args
 
 
-def with_urls(state: AppState, row: dict[str, Any]) -> dict[str, Any]:
-    """An event row with presigned ``crop_url`` / ``clip_url`` (short TTL) where stored."""
+_EVENT_URLS = (("crop_key", "crop_url"), ("clip_key", "clip_url"))
+
+
+def with_urls(
+    state: AppState, row: dict[str, Any], columns: tuple[tuple[str, str], ...] = _EVENT_URLS
+) -> dict[str, Any]:
+    """``row`` with a presigned URL (short TTL) per stored object key: event crop and clip."""
     out = {**row}
     ttl = state.settings.presign_ttl_s
-    for key_col, url_col in (("crop_key", "crop_url"), ("clip_key", "clip_url")):
+    for key_col, url_col in columns:
         key = row.get(key_col)
         out[url_col] = state.store.presigned_get(key, ttl) if key and state.store else None
     return out

@@ -11,7 +11,12 @@ from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import RecordingQuery
-from gtvision.web.routes_events import city_conditions, decode_cursor, encode_cursor
+from gtvision.web.routes_events import (
+    city_conditions,
+    decode_cursor,
+    encode_cursor,
+    with_urls,
+)
 
 _COLS = "id, city_id, camera_id, started_at, ended_at, object_key, bytes"
 
@@ -53,14 +58,7 @@ async def list_recordings(call: Call) -> Response:
         )  # fmt: skip
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    store, ttl = call.state.store, call.state.settings.presign_ttl_s
-    items = [
-        {
-            **r,
-            "url": store.presigned_get(r["object_key"], ttl) if r["object_key"] and store else None,
-        }
-        for r in rows
-    ]
+    items = [with_urls(call.state, r, (("object_key", "url"),)) for r in rows]
     cursor = encode_cursor(rows[-1]["started_at"], rows[-1]["id"]) if more and rows else None
     return ok({"items": items, "next_cursor": cursor})
 
