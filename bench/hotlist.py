@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from gtvision.operators.hotlist import HotlistEntry, HotlistKind, HotlistMatcher
-from gtvision.operators.ocrdist import ocr_distance
+from gtvision.operators.lpr.ocrdist import ocr_distance
 
 
 def plate(rnd: random.Random) -> str:

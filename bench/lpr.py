@@ -28,7 +28,14 @@ from gtvision.events import Frame, PlateRead
 from gtvision.models.store import pull
 from gtvision.operators.lpr import PlateReader, read_plates
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpr-br-dev"
+DATA = next(
+    (
+        p / "shared" / "data" / "alpr-br-dev"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "data" / "alpr-br-dev").is_dir()
+    ),
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "alpr-br-dev",
+)
 
 
 def load_frames(n: int) -> list[Frame]:

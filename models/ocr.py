@@ -2,7 +2,7 @@
 
 RapidOCR's own call returns only the greedy text and a mean score; :class:`PlateOCR` runs the
 same ONNX session and pre-processing but returns the per-step softmax matrix, which the
-format-constrained decoder in :mod:`gtvision.operators.ctc` turns into plate candidates with
+format-constrained decoder in :mod:`gtvision.operators.lpr.ctc` turns into plate candidates with
 per-character confidences.
 """
 

@@ -4,7 +4,7 @@ Entry kinds (``hotlists.kind``):
 
 * ``exact``: the plate equals the pattern;
 * ``wildcard``: ``*`` is any run of characters, ``?`` exactly one (``ABC*``, ``?BC1D23``);
-* ``fuzzy``: :func:`~gtvision.operators.ocrdist.ocr_distance` to the pattern is at most
+* ``fuzzy``: :func:`~gtvision.operators.lpr.ocrdist.ocr_distance` to the pattern is at most
   ``max_distance`` (a confusable substitution like ``O``/``0`` or ``8``/``B`` costs 0.5, any other
   edit 1), so an OCR-confused read still matches.
 
@@ -42,7 +42,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from gtvision.events import Alert, HotlistMatch, PlatePass, UtcDatetime
-from gtvision.operators.ocrdist import levenshtein_bound, ocr_distance
+from gtvision.operators.lpr.ocrdist import levenshtein_bound, ocr_distance
 from gtvision.operators.passes import Clock, utcnow
 from gtvision.operators.refresh import Reloading
 

@@ -2,7 +2,7 @@
 
 Reads are keyed by camera (``"<city>/<camera>"``). Per camera, a private ``StatefulLogic`` keeps
 the open passes. A read joins the open pass whose plate is within ``max_distance`` of it in the
-OCR-confusion-aware distance (:func:`gtvision.operators.ocrdist.ocr_distance`, e.g. ``O``/``0``
+OCR-confusion-aware distance (:func:`gtvision.operators.lpr.ocrdist.ocr_distance`, e.g. ``O``/``0``
 costs 0.5) -- or whose last box overlaps the read's box (IoU >= ``join_iou``) within
 ``iou_window_s``, which keeps a badly misread frame of the same vehicle inside its pass.
 Otherwise it opens a new pass, so several vehicles in view at once give separate passes.
@@ -24,7 +24,7 @@ passes. A pass longer than ``max_pass_s`` (a parked car) is emitted and a new on
 Late reads (older than the watermark allows) that match a pass emitted less than ``gap_s`` ago
 are dropped instead of opening a duplicate pass.
 
-The emitted :class:`PlatePass` has the voted plate (:mod:`gtvision.operators.vote`), first and
+The emitted :class:`PlatePass` has the voted plate (:mod:`gtvision.operators.lpr.vote`), first and
 last seen, number of reads, the crop/box/models of the most confident read, and top-3
 candidates. ``ts`` is ``first_seen`` and the id is the UUID5 of city, camera, first_seen and
 plate (two vehicles can be first seen in the same frame), so replays are idempotent.
@@ -42,8 +42,8 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulLogic
 
 from gtvision.events import Box, Frame, PlatePass, PlateRead
-from gtvision.operators.ocrdist import ocr_distance
-from gtvision.operators.vote import Ballot, vote
+from gtvision.operators.lpr.ocrdist import ocr_distance
+from gtvision.operators.lpr.vote import Ballot, vote
 
 Clock = Callable[[], datetime]
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import psycopg
 
 from gtvision.config import ConfigError, Settings
-from gtvision.operators.plates import normalise
+from gtvision.operators.lpr.plates import normalise
 
 log = logging.getLogger(__name__)
 

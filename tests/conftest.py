@@ -54,6 +54,20 @@ AMQP_HOST = os.environ.get("GTV_TEST_AMQP_HOST", "127.0.0.1:5672")
 SESSION_TAG = uuid.uuid4().hex[:10]
 
 
+def _dev_data() -> Path:
+    """``../shared/data/alpr-br-dev`` beside the checkout (or beside a worktree's parent)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        found = parent / "shared" / "data" / "alpr-br-dev"
+        if found.is_dir():
+            return found
+    return here.parents[1].parent / "shared" / "data" / "alpr-br-dev"
+
+
+#: the ALPR dev photos (read from ../shared, never copied into the repo)
+DEV_DATA = _dev_data()
+
+
 def interrupt(proc: subprocess.Popen[Any], timeout: float = 15.0) -> int | None:
     """Ctrl-C a ``gtvision`` subprocess and wait for it (killed after ``timeout``)."""
     proc.send_signal(signal.SIGINT)

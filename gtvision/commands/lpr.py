@@ -66,7 +66,7 @@ def _read(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gtvision.operators.lpr_eval import evaluate, load_truths
+    from gtvision.operators.lpr.evaluation import evaluate, load_truths
 
     directory = Path(args.dir)
     try:

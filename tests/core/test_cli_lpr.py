@@ -13,8 +13,9 @@ import pytest
 
 from gtvision.config import load_settings
 from gtvision.models.store import pull
+from tests.conftest import DEV_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
+DATA = DEV_DATA
 
 
 @pytest.fixture(scope="module")

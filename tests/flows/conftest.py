@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-DEV_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
+from tests.conftest import DEV_DATA
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from gtvision.operators.hotlist import HotlistEntry, StaticHotlists
 from gtvision.operators.motion import MotionResult
 from gtvision.sources.file import FileSource
 from gtvision.sources.testvideo import make_video, moving_box
-
-from .conftest import DEV_DATA
+from tests.conftest import DEV_DATA
 
 T0 = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 PLATE_A, PLATE_B = "AYO9034", "HPM9362"

@@ -21,7 +21,7 @@ import pytest
 from gtvision.config import load_settings
 from gtvision.events import PlatePass, parse_event
 from gtvision.models.store import detector_path
-from gtvision.operators.ocrdist import ocr_distance
+from gtvision.operators.lpr.ocrdist import ocr_distance
 
 from .conftest import PhotoVideo
 

@@ -21,8 +21,9 @@ from gtvision.models.store import (
 )
 from gtvision.models.yolo import PlateDetector
 from gtvision.operators.lpr import load_image
+from tests.conftest import DEV_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
+DATA = DEV_DATA
 
 
 def test_pull_gives_verified_weights(models_dir: Path) -> None:

@@ -4,7 +4,7 @@ Greedy CTC decoding (argmax per step, merge repeats, drop blanks) loses characte
 model does not put a blank between two equal letters (``PJJ`` → ``PJ``) and reads letters where
 digits must be. Here the best *alignment* of the steps to a plate pattern is found by Viterbi:
 each position of the pattern takes one character of its class (look-alikes of the other class
-count for it, see :data:`~gtvision.operators.plates.TO_LETTER`), separators and unknown glyphs
+count for it, see :data:`~gtvision.operators.lpr.plates.TO_LETTER`), separators and unknown glyphs
 count as blank, and two equal neighbours may share steps at a penalty.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gtvision.events import PlateCandidate
-from gtvision.operators.plates import (
+from gtvision.operators.lpr.plates import (
     DIGITS,
     LETTERS,
     TO_DIGIT,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gtvision.operators.plates import (
+from gtvision.operators.lpr.plates import (
     BR_MERCOSUL,
     BR_OLD,
     BRAZIL,

@@ -5,8 +5,8 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gtvision.operators.ocrdist import levenshtein_bound, ocr_distance
-from gtvision.operators.vote import Ballot, vote
+from gtvision.operators.lpr.ocrdist import levenshtein_bound, ocr_distance
+from gtvision.operators.lpr.vote import Ballot, vote
 
 ALPHABET = string.ascii_uppercase + string.digits
 texts = st.text(alphabet=ALPHABET, min_size=1, max_size=8)

@@ -1,4 +1,4 @@
-"""Plate reading: detector + OCR + plate rules, and the ``read_plates`` Bytewax operator.
+"""Plate reading: detector + OCR + plate rules for one frame (:class:`PlateReader`).
 
 :class:`PlateReader` is built once per worker (lazily, on the first frame) and reads one BGR
 frame into :class:`PlateReading` values:
@@ -8,14 +8,11 @@ frame into :class:`PlateReading` values:
 2. each box is cut into a few crop variants (the character band without the city line on top,
    stretched horizontally so the recogniser gives every character enough CTC steps, one with
    local contrast equalised) and each variant is recognised;
-3. the per-step probabilities are aligned to every plate format (:mod:`gtvision.operators.ctc`),
+3. the per-step probabilities are aligned to every plate format (:mod:`gtvision.operators.lpr.ctc`),
    with a prior from the plate's colour (a blue band on top means Mercosul), and the variants
-   vote (:func:`gtvision.operators.plates.vote`);
+   vote (:func:`gtvision.operators.lpr.plates.vote`);
 4. an ``O`` at a letter position becomes ``Q`` when the glyph's counter shows a tail
-   (:mod:`gtvision.operators.glyphs`): the recogniser misses some plate ``Q`` tails.
-
-``read_plates`` runs the reader in a ``flat_map`` on the worker that decoded the frame (frames
-never cross workers) and emits :class:`~gtvision.events.PlateRead` events.
+   (:mod:`gtvision.operators.lpr.glyphs`): the recogniser misses some plate ``Q`` tails.
 """
 
 from __future__ import annotations
@@ -27,17 +24,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from bytewax import operators as op
-from bytewax.dataflow import Stream, operator
 from numpy.typing import NDArray
 
 from gtvision.config import Settings
-from gtvision.events import Box, Frame, PlateCandidate, PlateRead
+from gtvision.events import Box, PlateCandidate
 from gtvision.models.ocr import OCR_NAME, PlateOCR
 from gtvision.models.yolo import PlateBox, PlateDetector
-from gtvision.operators.ctc import Decoded, Projection, decode
-from gtvision.operators.glyphs import PlateGlyphs
-from gtvision.operators.plates import BRAZIL, PlateFormat, parse_formats, vote
+from gtvision.operators.lpr.ctc import Decoded, Projection, decode
+from gtvision.operators.lpr.glyphs import PlateGlyphs
+from gtvision.operators.lpr.plates import BRAZIL, PlateFormat, parse_formats, vote
 
 Image = NDArray[np.uint8]
 
@@ -289,88 +284,3 @@ def encode_crop(frame: Image, box: Box, quality: int = 85, pad: float = 0.1) -> 
         return b""
     ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return bytes(buf.tobytes()) if ok else b""
-
-
-def to_events(
-    frame: Frame, readings: Sequence[PlateReading], models: dict[str, str]
-) -> list[PlateRead]:
-    """Wrap readings of one frame as ``PlateRead`` events."""
-    return [
-        PlateRead(
-            city_id=frame.city_id,
-            camera_id=frame.camera_id,
-            ts=frame.ts,
-            frame_index=frame.index,
-            text=r.text,
-            confidence=min(1.0, r.confidence),
-            detector_confidence=r.detector_confidence,
-            box=r.box,
-            candidates=r.candidates,
-            crop_jpeg=r.crop_jpeg or None,
-            models=dict(models),
-        )
-        for r in readings
-    ]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ReadRequest:
-    """A frame to read, and whether a detection miss may be retried at the larger input size.
-
-    The motion-gated LPR flow sets ``retry`` only on frames that show motion themselves: the
-    gate's tail frames after the motion stopped (an empty scene, a black picture) are read at
-    the base size only, which halves their cost.
-    """
-
-    frame: Frame
-    retry: bool = True
-
-
-class _LazyReader:
-    """Builds the reader on first use, on the worker that runs the step."""
-
-    def __init__(
-        self,
-        models_dir: Path,
-        device: str,
-        backend: str,
-        config: ReaderConfig | None,
-        reader: PlateReader | None,
-    ) -> None:
-        self._args = (models_dir, device, backend, config)
-        self._reader = reader
-
-    def __call__(self, item: Frame | ReadRequest) -> list[PlateRead]:
-        req = item if isinstance(item, ReadRequest) else ReadRequest(item)
-        frame = req.frame
-        if self._reader is None:
-            models_dir, device, backend, config = self._args
-            self._reader = PlateReader.load(
-                models_dir, device=device, backend=backend, config=config
-            )
-        reader = self._reader
-        events: list[PlateRead] = to_events(
-            frame, reader.read(frame.picture(), retry=req.retry), reader.models
-        )
-        return events
-
-
-@operator
-def read_plates(
-    step_id: str,
-    up: Stream[Frame] | Stream[ReadRequest] | Stream[Frame | ReadRequest],
-    models_dir: Path,
-    *,
-    device: str = "cpu",
-    backend: str = "pt",
-    config: ReaderConfig | None = None,
-    reader: PlateReader | None = None,
-) -> Stream[PlateRead]:
-    """Read plates on each frame, on the worker that holds the frame (no exchange).
-
-    Items are frames or :class:`ReadRequest` values (a frame and whether to retry a miss).
-
-    The reader is built lazily on the worker from ``models_dir``; an already built ``reader``
-    may be passed instead for single-process runs (tests, benchmarks, the demo).
-    """
-    return op.flat_map("read", up, _LazyReader(models_dir, device, backend, config, reader))

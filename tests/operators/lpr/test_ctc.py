@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gtvision.operators.ctc import Projection, decode
-from gtvision.operators.plates import BR_MERCOSUL, BR_OLD
+from gtvision.operators.lpr.ctc import Projection, decode
+from gtvision.operators.lpr.plates import BR_MERCOSUL, BR_OLD
 
 CHARSET = [
     "blank",

@@ -18,7 +18,7 @@ from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 
 from gtvision.events import Box
-from gtvision.operators.lpr import PlateReader, load_image
+from gtvision.operators.lpr.reader import PlateReader, load_image
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,10 @@ from gtvision.events import Frame, PlateRead, parse_event
 from gtvision.models.store import detector_name, pull
 from gtvision.models.yolo import PlateBox
 from gtvision.operators.lpr import PlateReader, ReadRequest, load_image, read_plates
-from gtvision.operators.lpr_eval import evaluate, load_truths
+from gtvision.operators.lpr.evaluation import evaluate, load_truths
+from tests.conftest import DEV_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
+DATA = DEV_DATA
 PHOTOS = ["HPM9362", "JSG9648", "PJJ4955", "ODJ1599", "JRD2238"]
 
 
@@ -144,7 +145,7 @@ def test_read_plates_step_in_a_flow(models_dir: Path) -> None:
 def test_mercosul_band_and_format_prior() -> None:
     from gtvision.events import Box
     from gtvision.operators.lpr import format_prior, mercosul_band
-    from gtvision.operators.plates import BR_MERCOSUL, BR_OLD
+    from gtvision.operators.lpr.plates import BR_MERCOSUL, BR_OLD
 
     plate = np.full((60, 180, 3), 235, dtype=np.uint8)
     box = Box(x1=0, y1=0, x2=180, y2=60)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,10 +11,11 @@ import pytest
 from gtvision.config import load_settings
 from gtvision.events import Box
 from gtvision.models.store import pull
-from gtvision.operators.glyphs import HEIGHT, PlateGlyphs, counter_of, segment_row
 from gtvision.operators.lpr import PlateReader, load_image
+from gtvision.operators.lpr.glyphs import HEIGHT, PlateGlyphs, counter_of, segment_row
+from tests.conftest import DEV_DATA
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpr-br-dev"
+DATA = DEV_DATA
 
 
 def _ring(h: int, *, tail: bool, angle: float = 0.0, shear: float = 0.0) -> np.ndarray:

@@ -1,0 +1,139 @@
+"""Licence-plate recognition: the ``read_plates`` Bytewax operator and its helper library.
+
+The operator runs a :class:`~gtvision.operators.lpr.reader.PlateReader` in a ``flat_map`` on
+the worker that decoded the frame (frames never cross workers) and emits
+:class:`~gtvision.events.PlateRead` events. The helpers live beside it in this package:
+
+* :mod:`.reader`: detector + OCR + plate rules for one frame;
+* :mod:`.plates`: plate formats and look-alike corrections;
+* :mod:`.ctc`: format-constrained decoding of the recogniser's per-step probabilities;
+* :mod:`.glyphs`: glyph shapes on the crop (the ``Q`` tail);
+* :mod:`.ocrdist`: OCR-confusion-aware distance; :mod:`.vote`: per-character vote of a pass;
+* :mod:`.evaluation`: accuracy on an OpenALPR-format benchmark (``gtvision lpr eval``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bytewax import operators as op
+from bytewax.dataflow import Stream, operator
+
+from gtvision.events import Frame, PlateRead
+from gtvision.operators.lpr.reader import (
+    DEFAULT_VARIANTS,
+    CropVariant,
+    PlateReader,
+    PlateReading,
+    ReaderConfig,
+    blank,
+    cut,
+    encode_crop,
+    format_prior,
+    load_image,
+    mercosul_band,
+)
+
+__all__ = [
+    "DEFAULT_VARIANTS",
+    "CropVariant",
+    "PlateReader",
+    "PlateReading",
+    "ReadRequest",
+    "ReaderConfig",
+    "blank",
+    "cut",
+    "encode_crop",
+    "format_prior",
+    "load_image",
+    "mercosul_band",
+    "read_plates",
+    "to_events",
+]
+
+
+def to_events(
+    frame: Frame, readings: Sequence[PlateReading], models: dict[str, str]
+) -> list[PlateRead]:
+    """Wrap readings of one frame as ``PlateRead`` events."""
+    return [
+        PlateRead(
+            city_id=frame.city_id,
+            camera_id=frame.camera_id,
+            ts=frame.ts,
+            frame_index=frame.index,
+            text=r.text,
+            confidence=min(1.0, r.confidence),
+            detector_confidence=r.detector_confidence,
+            box=r.box,
+            candidates=r.candidates,
+            crop_jpeg=r.crop_jpeg or None,
+            models=dict(models),
+        )
+        for r in readings
+    ]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ReadRequest:
+    """A frame to read, and whether a detection miss may be retried at the larger input size.
+
+    The motion-gated LPR flow sets ``retry`` only on frames that show motion themselves: the
+    gate's tail frames after the motion stopped (an empty scene, a black picture) are read at
+    the base size only, which halves their cost.
+    """
+
+    frame: Frame
+    retry: bool = True
+
+
+class _LazyReader:
+    """Builds the reader on first use, on the worker that runs the step."""
+
+    def __init__(
+        self,
+        models_dir: Path,
+        device: str,
+        backend: str,
+        config: ReaderConfig | None,
+        reader: PlateReader | None,
+    ) -> None:
+        self._args = (models_dir, device, backend, config)
+        self._reader = reader
+
+    def __call__(self, item: Frame | ReadRequest) -> list[PlateRead]:
+        req = item if isinstance(item, ReadRequest) else ReadRequest(item)
+        frame = req.frame
+        if self._reader is None:
+            models_dir, device, backend, config = self._args
+            self._reader = PlateReader.load(
+                models_dir, device=device, backend=backend, config=config
+            )
+        reader = self._reader
+        events: list[PlateRead] = to_events(
+            frame, reader.read(frame.picture(), retry=req.retry), reader.models
+        )
+        return events
+
+
+@operator
+def read_plates(
+    step_id: str,
+    up: Stream[Frame] | Stream[ReadRequest] | Stream[Frame | ReadRequest],
+    models_dir: Path,
+    *,
+    device: str = "cpu",
+    backend: str = "pt",
+    config: ReaderConfig | None = None,
+    reader: PlateReader | None = None,
+) -> Stream[PlateRead]:
+    """Read plates on each frame, on the worker that holds the frame (no exchange).
+
+    Items are frames or :class:`ReadRequest` values (a frame and whether to retry a miss).
+
+    The reader is built lazily on the worker from ``models_dir``; an already built ``reader``
+    may be passed instead for single-process runs (tests, benchmarks, the demo).
+    """
+    return op.flat_map("read", up, _LazyReader(models_dir, device, backend, config, reader))
