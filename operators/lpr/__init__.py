@@ -6,6 +6,7 @@ the worker that decoded the frame (frames never cross workers) and emits
 
 * :mod:`.reader`: detector + OCR + plate rules for one frame;
 * :mod:`.plates`: plate formats and look-alike corrections;
+* :mod:`.equivalence`: old ↔ Mercosul identity of a plate (one canonical key, the form read);
 * :mod:`.ctc`: format-constrained decoding of the recogniser's per-step probabilities;
 * :mod:`.glyphs`: glyph shapes on the crop (the ``Q`` tail);
 * :mod:`.ocrdist`: OCR-confusion-aware distance; :mod:`.vote`: per-character vote of a pass;
