@@ -157,13 +157,19 @@ def server_buckets(port: int) -> dict[float, float]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
     out: dict[float, float] = {}
     pat = re.compile(
-        r'^gtv_http_request_duration_seconds_bucket\{le="([^"]+)",method="GET",'
+        r'^gtvision_http_request_duration_seconds_bucket\{le="([^"]+)",method="GET",'
         r'route="/cameras",status="200"\} (\S+)$',
         re.M,
     )
     for le, count in pat.findall(text):
         out[float(le)] = float(count)
     return out
+
+
+def sse_subscribers(text: str) -> float:
+    """Connected SSE subscribers over every city, from a ``/metrics`` text."""
+    pat = re.compile(r"^gtvision_sse_subscribers\{[^}]*\} (\S+)$", re.M)
+    return sum(float(v) for v in pat.findall(text))
 
 
 def server_share_under(before: dict[float, float], after: dict[float, float], le: float) -> float:
@@ -220,8 +226,7 @@ def sse_round(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
-        m = re.search(r"^gtv_sse_subscribers (\S+)", metrics, re.M)
-        if m and float(m.group(1)) >= n:
+        if sse_subscribers(metrics) >= n:
             break
         time.sleep(0.1)
     time.sleep(1.0)
@@ -248,8 +253,7 @@ def sse_round(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
-        m = re.search(r"^gtv_sse_subscribers (\S+)", metrics, re.M)
-        if m and float(m.group(1)) == 0:
+        if sse_subscribers(metrics) == 0:
             break
         time.sleep(0.2)
     time.sleep(3.0)
@@ -385,7 +389,7 @@ def main() -> int:
     )
     print(
         f"  server side: {in_25ms:.1%} of those requests finished within 25 ms "
-        "(histogram of gtv_http_request_duration_seconds)"
+        "(histogram of gtvision_http_request_duration_seconds)"
     )
     nice_ok = lat_nice["p95_ms"] < 25 and lat_nice["rate"] >= 0.95 * a.rate
     print(

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     plate_formats: str = "br-old=LLL9999,br-mercosul=LLL9L99"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # operations
+    log_format: Literal["text", "json"] = "text"
+    log_file: Path | None = None
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
     @field_validator("rtsp_urls", "camera_allow_cidrs", "webrtc_ice_servers", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:

@@ -8,11 +8,14 @@ per-character confidences.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from gtvision import metrics
 
 OCR_PACKAGE = "rapidocr-onnxruntime"
 OCR_VERSION = "1.4.4"
@@ -47,10 +50,12 @@ class PlateOCR:
     def probs(self, crops: Sequence[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
         """Per-step softmax (T×C) of each BGR crop, T proportional to the crop's width."""
         out: list[NDArray[np.float32]] = []
+        t0 = time.perf_counter()
         for crop in crops:
             h, w = crop.shape[:2]
             ratio = max(w / max(h, 1), 1.0)
             norm = self._rec.resize_norm_img(crop, ratio)
             preds = self._rec.session(norm[np.newaxis].astype(np.float32))[0]
             out.append(np.asarray(preds[0], dtype=np.float32))
+        metrics.OCR_SECONDS.observe(time.perf_counter() - t0)
         return out

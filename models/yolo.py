@@ -10,6 +10,7 @@ plotting (the only place fonts are fetched) and no AMP check (training only).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gtvision import metrics
 from gtvision.events import Box
 from gtvision.models.store import (
     DETECTOR_SHA256,
@@ -96,6 +98,7 @@ class PlateDetector:
         self, bgr: NDArray[np.uint8], conf: float | None = None, imgsz: int | None = None
     ) -> list[PlateBox]:
         """Plates in one BGR frame, most confident first."""
+        t0 = time.perf_counter()
         result = self._model.predict(
             bgr,
             conf=self.conf if conf is None else conf,
@@ -103,6 +106,7 @@ class PlateDetector:
             device=self.device,
             verbose=False,
         )[0]
+        metrics.DETECTOR_SECONDS.observe(time.perf_counter() - t0)
         boxes = result.boxes
         xyxy = boxes.xyxy.cpu().numpy() if hasattr(boxes.xyxy, "cpu") else boxes.xyxy
         confs = boxes.conf.cpu().numpy() if hasattr(boxes.conf, "cpu") else boxes.conf

@@ -36,8 +36,8 @@ from bytewax.dataflow import Stream, operator
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gtvision import metrics
 from gtvision.events import Box, Frame
-from gtvision.sources import metrics
 
 Polygon = tuple[tuple[float, float], ...]
 
@@ -246,6 +246,7 @@ class MotionAnalyzer:
         if det is None or det.settings != wanted:
             last = det.last_motion if det is not None else None
             det = self._by_camera[frame.camera_id] = MotionDetector(wanted, last)
+        metrics.FRAMES_ANALYSED.labels(str(frame.camera_id)).inc()
         return det.detect(frame)
 
     def __call__(self, frame: Frame) -> Frame:

@@ -29,6 +29,7 @@ from typing import Any
 
 import av
 
+from gtvision import metrics
 from gtvision.events import EventBase
 from gtvision.sinks.objects import ObjectStore, object_key
 
@@ -331,6 +332,7 @@ class ClipRecorder:
         self._store.put(key, data, "video/mp4")
         self._on_clip(req.event.id, key)
         self.done.append(req.event.id)
+        metrics.CLIPS.inc()
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll_s):
@@ -338,6 +340,7 @@ class ClipRecorder:
                 try:
                     self._make(req)
                 except Exception:
+                    metrics.UPLOAD_FAILURES.labels("clip").inc()
                     log.exception("clip of event %s failed", req.event.id)
 
     def close(self, flush: bool = True) -> None:
@@ -351,4 +354,5 @@ class ClipRecorder:
                 try:
                     self._make(req)
                 except Exception:
+                    metrics.UPLOAD_FAILURES.labels("clip").inc()
                     log.exception("clip of event %s failed", req.event.id)

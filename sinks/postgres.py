@@ -33,6 +33,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 from urllib3.exceptions import HTTPError
 
+from gtvision import metrics
 from gtvision.config import Settings
 from gtvision.events import EventBase
 from gtvision.sinks.backoff import Backoff
@@ -75,6 +76,7 @@ INSERT INTO events (id, type, city_id, camera_id, ts, plate, confidence, payload
                     clip_key)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO NOTHING
+RETURNING type, city_id
 """
 _INSERT_OUTBOX = """
 INSERT INTO outbox (event_id, routing_key, payload) VALUES (%s, %s, %s)
@@ -158,7 +160,10 @@ class EventWriter:
             try:
                 return fn()
             except Exception as err:
-                if not is_transient(err):
+                transient = is_transient(err)
+                step = what.replace(" ", "_")
+                metrics.SINK_ERRORS.labels(step, "transient" if transient else "permanent").inc()
+                if not transient:
                     log.error(
                         "%s failed permanently (%s: %s) for events: %s",
                         what,
@@ -200,9 +205,15 @@ class EventWriter:
             keys[event.id] = key
         return keys
 
-    def _insert(self, rows: Sequence[tuple[EventBase, str | None]]) -> None:
+    def _insert(self, rows: Sequence[tuple[EventBase, str | None]]) -> list[tuple[str, int]]:
+        """Insert events and outbox rows in one transaction; (type, city) of the new events."""
+        new: list[tuple[str, int]] = []
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany(_INSERT_EVENT, [event_row(e, k) for e, k in rows])
+            cur.executemany(_INSERT_EVENT, [event_row(e, k) for e, k in rows], returning=True)
+            while True:
+                new.extend((str(r[0]), int(r[1])) for r in cur.fetchall())
+                if not cur.nextset():
+                    break
             cur.executemany(
                 _INSERT_OUTBOX,
                 [
@@ -210,6 +221,7 @@ class EventWriter:
                     for e, _ in rows
                 ],
             )
+        return new
 
     def _pending(self, ids: list[str]) -> tuple[set[str], set[str]]:
         """Ids of the batch without stream entry, and without clip."""
@@ -235,9 +247,15 @@ class EventWriter:
         unique = list({e.id: e for e in events}.values())
         if not unique:
             return
+        t0 = time.perf_counter()
+        self._write(unique)
+        metrics.SINK_WRITE_SECONDS.observe(time.perf_counter() - t0)
+
+    def _write(self, unique: list[EventBase]) -> None:
         crop_keys = self._upload_crops(unique)
         stored = [(stored_form(e, crop_keys.get(e.id)), crop_keys.get(e.id)) for e in unique]
-        self._retry("event insert", unique, lambda: self._insert(stored))
+        for kind, city in self._retry("event insert", unique, lambda: self._insert(stored)):
+            metrics.EVENTS.labels(kind, str(city)).inc()
         unpublished, clipless = self._retry(
             "pending check", unique, lambda: self._pending([e.id for e in unique])
         )

@@ -16,6 +16,7 @@ consumers dedupe by ``message_id``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import aio_pika
 import psycopg
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
+from gtvision import metrics
 from gtvision.config import Settings
 from gtvision.sinks.backoff import Backoff
 
@@ -37,6 +39,10 @@ WHERE sent_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
 _SENT = "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY(%s)"
 _FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = ANY(%s)"
 _BACKLOG = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+_OLDEST = (
+    "SELECT EXTRACT(EPOCH FROM now() - created_at)::float8 FROM outbox "
+    "WHERE sent_at IS NULL ORDER BY id LIMIT 1"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class RelayConfig:
     poll_s: float = 0.5
     backoff_cap_s: float = 30.0
     confirm_timeout_s: float = 10.0
+    stats_s: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelayConfig:
@@ -137,6 +144,8 @@ class OutboxRelay:
                 )
         self.sent += len(ok)
         self.failed += len(bad)
+        metrics.RELAY_PUBLISHED.inc(len(ok))
+        metrics.RELAY_UNCONFIRMED.inc(len(bad))
         if bad:
             await self._drop_broker()
             raise ConnectionError(err)
@@ -165,8 +174,45 @@ class OutboxRelay:
             except Exception as err:
                 log.debug("closing broken database connection: %s", err)
 
+    async def watch_outbox(self, stop: asyncio.Event) -> None:
+        """Export the outbox backlog and its oldest unsent row's age every ``stats_s``.
+
+        Its own connection, so the figures keep coming while the broker is down (that is when
+        they matter); a database outage leaves the last figures and retries.
+        """
+        db: psycopg.AsyncConnection[Any] | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if db is None or db.closed:
+                        db = await psycopg.AsyncConnection.connect(
+                            self.config.database_url, connect_timeout=5, autocommit=True
+                        )
+                    row = await (await db.execute(_BACKLOG)).fetchone()
+                    oldest = await (await db.execute(_OLDEST)).fetchone()
+                    metrics.OUTBOX_BACKLOG.set(int(row[0]) if row else 0)
+                    metrics.OUTBOX_OLDEST_AGE.set(max(0.0, float(oldest[0])) if oldest else 0.0)
+                except (psycopg.Error, OSError) as err:
+                    log.debug("outbox figures not measured: %s", err)
+                    if db is not None:
+                        await db.close()
+                    db = None
+                await _sleep_or_stop(stop, self.config.stats_s)
+        finally:
+            if db is not None:
+                await db.close()
+
     async def run(self, stop: asyncio.Event, *, until_empty: bool = False) -> None:
         """Relay until ``stop`` is set (or, with ``until_empty``, until the backlog is empty)."""
+        watcher = asyncio.create_task(self.watch_outbox(stop), name="gtv-outbox-figures")
+        try:
+            await self._relay(stop, until_empty=until_empty)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _relay(self, stop: asyncio.Event, *, until_empty: bool) -> None:
         backoff = Backoff(cap_s=self.config.backoff_cap_s)
         while not stop.is_set():
             try:

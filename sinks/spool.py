@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import queue
 import threading
 import time
@@ -35,6 +36,7 @@ from typing import IO, Any
 
 import av
 
+from gtvision import metrics
 from gtvision.events import RecordingEvent
 from gtvision.sinks.backoff import Backoff
 from gtvision.sinks.feed import FeedPublisher
@@ -159,6 +161,7 @@ class RecordingUploader:
         self._wake = threading.Event()
         self.uploaded: deque[str] = deque(maxlen=10_000)  # recording ids, in upload order
         self.failures = 0
+        metrics.SPOOL_BYTES.set_function(self.spool_bytes)
         self._recover()
         self._thread = threading.Thread(target=self._run, name="recording-uploader", daemon=True)
         self._thread.start()
@@ -175,6 +178,17 @@ class RecordingUploader:
     def finished(self, mp4: Path) -> None:
         """A segment was finished (its ``.json`` is written)."""
         self._jobs.put(mp4)
+
+    def spool_bytes(self) -> int:
+        """Bytes of the files in the spool directory (segments waiting or being written)."""
+        total = 0
+        with os.scandir(self._spool) as entries:
+            for entry in entries:
+                try:
+                    total += entry.stat().st_size if entry.is_file() else 0
+                except FileNotFoundError:  # uploaded meanwhile
+                    continue
+        return total
 
     @property
     def backlog(self) -> int:
@@ -228,6 +242,7 @@ class RecordingUploader:
                     return
                 except Exception as err:
                     self.failures += 1
+                    metrics.UPLOAD_FAILURES.labels("recording").inc()
                     if not is_transient(err):
                         log.exception("recording job %s failed, left in %s", job, self._spool)
                         break
@@ -279,6 +294,7 @@ class RecordingUploader:
         job.unlink()
         sidecar.unlink()
         self.uploaded.append(stopped.recording_id)
+        metrics.RECORDINGS.labels(str(stopped.camera_id)).inc()
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Do the queued jobs for up to ``timeout_s``; what is left waits on disk."""

@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from gtvision import metrics
 from gtvision.events import CameraEvent, Frame
 from gtvision.sinks.backoff import Backoff
 from gtvision.sinks.clips import RINGS
-from gtvision.sources import metrics
 from gtvision.sources.cameras import CameraDirectory, CameraRegistry, CameraSpec
 from gtvision.sources.decode import (
     OPEN_TIMEOUT,
@@ -128,7 +128,7 @@ class CameraReader:
                             del self._items[i]
                             self._queued_frames -= 1
                             self.drops += 1
-                            metrics.DROPPED.labels(self._label).inc()
+                            metrics.FRAMES_DROPPED.labels(self._label).inc()
                             break
                 self._queued_frames += 1
             self._items.append(item)
@@ -152,7 +152,11 @@ class CameraReader:
         self._last_reason = reason
 
     def _run(self) -> None:
+        first = True
         while not self._stop.is_set():
+            if not first:
+                metrics.RECONNECTS.labels(self._label).inc()
+            first = False
             try:
                 reason, detail = self._session()
             except Exception as err:  # never let one camera's thread die silently
@@ -212,7 +216,7 @@ class CameraReader:
                 if not limiter.keep(pts):
                     continue
                 self.frames += 1
-                metrics.FRAMES.labels(self._label).inc()
+                metrics.FRAMES_READ.labels(self._label).inc()
                 kw = {"city_id": spec.city_id, "camera_id": spec.camera_id, "index": index}
                 self.push(to_frame(vf, ts=ts, pts_s=pts, **kw))
         return "server_gone", "the stream ended (publisher or server gone)"
@@ -278,6 +282,7 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, object]):
                     RINGS.drop(cam_id)
                     if self._analyzer is not None:
                         self._analyzer.forget(cam_id)
+                    metrics.forget_camera(cam_id)
                     out.append(camera_event(reader.spec, "camera.offline", "removed"))
                     log.info("camera %s removed", cam_id)
         for cam_id, spec in wanted.items():

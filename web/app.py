@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from gtvision import metrics
 from gtvision.config import Settings, load_settings
 from gtvision.web import (
     routes_admin,
@@ -91,6 +92,7 @@ def app_from_env() -> Starlette:
     collector pauses out of the latency tail.
     """
     app = create_app()
+    metrics.announce("serve")
     gc.collect()
     gc.freeze()
     return app

@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from prometheus_client import Gauge
 from sse_starlette import ServerSentEvent
 
+from gtvision import metrics
+
 log = logging.getLogger(__name__)
-SSE_SUBSCRIBERS = Gauge("gtv_sse_subscribers", "Connected SSE subscribers")
 QUEUE_SIZE = 1000
 RELEASE_DELAY_S = 2.0
 
@@ -160,7 +160,7 @@ class Hub:
         """
         sub = Subscription(city_id)
         self._subs.setdefault(city_id, set()).add(sub)
-        SSE_SUBSCRIBERS.inc()
+        metrics.SSE_SUBSCRIBERS.labels(str(city_id)).inc()
         try:
             while city_id not in self._readers:
                 starting = self._starting.get(city_id)
@@ -189,7 +189,7 @@ class Hub:
         if subs is None or sub not in subs:
             return
         subs.discard(sub)
-        SSE_SUBSCRIBERS.dec()
+        metrics.SSE_SUBSCRIBERS.labels(str(sub.city_id)).dec()
         if not subs:
             del self._subs[sub.city_id]
             task = self._readers.pop(sub.city_id, None)

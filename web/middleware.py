@@ -7,20 +7,14 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import Histogram
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gtvision import metrics
 from gtvision.web import ratelimit
 from gtvision.web.problems import problem
 
 log = logging.getLogger(__name__)
-REQUEST_SECONDS = Histogram(
-    "gtv_http_request_duration_seconds",
-    "HTTP request latency by route template and status",
-    ("method", "route", "status"),
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
 _UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -107,7 +101,7 @@ class Metrics:
             key = (scope["method"], template, status)
             child = self._children.get(key)
             if child is None:
-                child = self._children[key] = REQUEST_SECONDS.labels(
+                child = self._children[key] = metrics.HTTP_SECONDS.labels(
                     scope["method"], template, str(status)
                 )
             child.observe(time.perf_counter() - start)

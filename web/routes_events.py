@@ -15,6 +15,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision import metrics
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
@@ -186,7 +187,7 @@ async def ack_alert(call: Call) -> Response:
         raise ApiError(409, f"event {row['id']} is a {row['type']!r}, not an alert")
     note = call.body(AckIn).note
     async with call.state.pool.connection() as conn:
-        await conn.execute(
+        first = await conn.execute(
             "INSERT INTO alert_acks (event_id, user_id, username, note) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (event_id) DO NOTHING",
             (row["id"], call.user.user_id, call.user.username, note),
@@ -197,6 +198,9 @@ async def ack_alert(call: Call) -> Response:
             (row["id"],),
         )
         ack = await cur.fetchone()
+        if first.rowcount == 1 and ack is not None:
+            waited = (ack["acked_at"] - row["ts"]).total_seconds()
+            metrics.ACK_SECONDS.labels(str(row["city_id"])).observe(max(0.0, waited))
         await audit(
             conn,
             call.user,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision import metrics as prom
 from gtvision.web.common import ok
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.openapi import build_openapi
@@ -45,8 +45,8 @@ async def readyz(call: Call) -> Response:
 
 @endpoint(None, "Prometheus metrics", media_type="text/plain")
 async def metrics(call: Call) -> Response:
-    """Request latency histograms by route template and status, SSE subscribers."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Every metric of this process, or of all workers of ``gtvision serve``."""
+    return Response(prom.render(), media_type=prom.CONTENT_TYPE)
 
 
 @endpoint(None, "This OpenAPI document")

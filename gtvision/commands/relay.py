@@ -11,6 +11,7 @@ from gtvision.config import ConfigError, load_settings
 
 
 async def _main(args: argparse.Namespace) -> int:
+    from gtvision import metrics
     from gtvision.sinks.relay import OutboxRelay, RelayConfig
 
     settings = load_settings()
@@ -22,6 +23,7 @@ async def _main(args: argparse.Namespace) -> int:
             msg = f"invalid configuration: {var}='': the relay needs it set"
             raise ConfigError(msg)
     relay = OutboxRelay(RelayConfig.from_settings(settings))
+    metrics.serve_http(args.metrics_port or settings.metrics_port, settings.http_host, "relay")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,5 +45,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     parser = sub.add_parser("relay", help="publish outbox rows to RabbitMQ (publisher confirms)")
     parser.add_argument(
         "--until-empty", action="store_true", help="exit once the outbox backlog is empty"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on this port (default GTV_METRICS_PORT)",
     )
     parser.set_defaults(func=_relay)

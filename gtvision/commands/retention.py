@@ -15,10 +15,15 @@ from gtvision.config import load_settings
 
 
 def _run(args: argparse.Namespace) -> int:
+    from gtvision import metrics
     from gtvision.sinks.retention import purger_from_settings
 
     settings = load_settings()
     purger = purger_from_settings(settings)
+    if args.every:
+        metrics.serve_http(
+            args.metrics_port or settings.metrics_port, settings.http_host, "retention"
+        )
     stop = threading.Event()
     if args.every:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -32,6 +37,10 @@ def _run(args: argparse.Namespace) -> int:
         )
         key = "would_remove" if args.dry_run else "removed"
         print(json.dumps({key: done.as_dict()}), flush=True)
+        if not args.dry_run:
+            for kind, count in done.as_dict().items():
+                metrics.RETENTION_REMOVED.labels(kind).inc(count)
+            metrics.RETENTION_LAST_RUN.set_to_current_time()
         if not args.every or stop.wait(args.every):
             return 0
 
@@ -70,6 +79,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--dry-run", action="store_true", help="only count what would go")
     run.add_argument(
         "--every", type=float, default=0.0, metavar="SECONDS", help="repeat until stopped"
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="with --every: serve Prometheus metrics on this port (default GTV_METRICS_PORT)",
     )
     run.set_defaults(func=_run)
     erase = cmds.add_parser(

@@ -63,10 +63,9 @@ def _run(args: argparse.Namespace) -> int:
         motion_settings=source.registry.motion_settings,
     )
     recovery = recovery_config(args.recovery_directory, timedelta(seconds=args.backup_interval))
-    if args.metrics_port:
-        from prometheus_client import start_http_server
+    from gtvision import metrics
 
-        start_http_server(args.metrics_port, addr=settings.http_host)
+    metrics.serve_http(args.metrics_port or settings.metrics_port, settings.http_host, "run")
     cli_main(
         builder(ctx),
         workers_per_process=args.workers_per_process,
@@ -104,6 +103,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--metrics-port",
         type=int,
         default=0,
-        help="serve Prometheus metrics on GTV_HTTP_HOST:PORT (frames, drops, camera health, gate)",
+        help="serve Prometheus metrics on GTV_HTTP_HOST:PORT (default GTV_METRICS_PORT)",
     )
     p.set_defaults(func=_run)

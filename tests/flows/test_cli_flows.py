@@ -232,7 +232,8 @@ def test_run_with_two_workers_reads_cameras_of_both_shards(
             text = resp.read().decode()
         for cam in ids:
             assert f'gtvision_camera_online{{camera="{cam}"}} 1.0' in text
-            assert f'gtvision_frames_total{{camera="{cam}"}}' in text
+            assert f'gtvision_camera_frames_read_total{{camera="{cam}"}}' in text
+            assert f'gtvision_camera_frames_analysed_total{{camera="{cam}"}}' in text
         assert "gtvision_motion_gate_frames_total" in text
     finally:
         proc.send_signal(signal.SIGINT)

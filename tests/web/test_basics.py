@@ -177,7 +177,7 @@ async def test_health_ready_metrics(api: Api) -> None:
     await api.client.get(f"/cameras/{api.world.cameras['a']}", headers=api.auth("a", Role.VIEWER))
     text = (await api.client.get("/metrics")).text
     assert 'route="/cameras/{camera_id:int}"' in text
-    assert "gtv_sse_subscribers" in text
+    assert "gtvision_sse_subscribers" in text
 
 
 async def test_general_rate_limit_per_token_answers_429(
