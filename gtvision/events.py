@@ -124,6 +124,28 @@ class EventBase(BaseModel):
     camera_id: int = Field(ge=0)
     ts: UtcDatetime
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse an event class whose ids could collide: it must name its identity fields."""
+        super().__pydantic_init_subclass__(**kwargs)
+        example = "identity: ClassVar[tuple[str, ...]] = ('ts',)"
+        if not cls.identity:
+            msg = (
+                f"event class {cls.__name__} has no identity: add {example} naming the fields "
+                "that tell two of its events apart (the id is the UUID5 of the type, city, "
+                "camera and these fields; without them every event of a camera gets the same "
+                "id and the sinks keep only the first)"
+            )
+            raise TypeError(msg)
+        unknown = [name for name in cls.identity if name not in cls.model_fields]
+        if unknown:
+            fields = ", ".join(sorted(cls.model_fields))
+            msg = (
+                f"event class {cls.__name__}: identity names {unknown!r}, which are not fields "
+                f"(fields: {fields})"
+            )
+            raise TypeError(msg)
+
     @model_validator(mode="after")
     def _fill_id(self) -> EventBase:
         if not self.id:

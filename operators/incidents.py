@@ -14,16 +14,16 @@ it runs. Live flows let the watermark also advance with the wall clock, so an in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
-from bytewax.operators.windowing import EventClock, SessionWindower, fold_window
+from bytewax.operators.windowing import Clock, SessionWindower, fold_window
 
 from gtvision.events import Box, MotionIncident
+from gtvision.operators.clocks import window_clock
 from gtvision.operators.motion import MotionResult
-
-_FIXED_NOW = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -83,14 +83,6 @@ def _ts(r: MotionResult) -> datetime:
     return r.ts
 
 
-def _fixed_now() -> datetime:
-    return _FIXED_NOW
-
-
-def _no_wakeup(_: datetime) -> datetime | None:
-    return None
-
-
 def _finish(key_acc: tuple[str, tuple[int, IncidentAcc]]) -> MotionIncident | None:
     return key_acc[1][1].incident()
 
@@ -103,16 +95,15 @@ def motion_incidents(
     *,
     replay: bool = False,
     wait: timedelta = timedelta(seconds=3),
+    clock: Clock[MotionResult, Any] | None = None,
 ) -> Stream[MotionIncident]:
-    """Group moving frames per camera into incidents separated by ``gap`` without motion."""
+    """Group moving frames per camera into incidents separated by ``gap`` without motion.
+
+    ``clock`` defaults to :func:`~gtvision.operators.clocks.window_clock` (``replay``, ``wait``).
+    """
     moving = op.filter("moving", up, lambda r: r.motion)
     keyed = op.key_on("by_camera", moving, lambda r: str(r.camera_id))
-    if replay:
-        clock: EventClock[MotionResult] = EventClock(
-            _ts, timedelta(0), now_getter=_fixed_now, to_system_utc=_no_wakeup
-        )
-    else:
-        clock = EventClock(_ts, wait)
+    clock = clock if clock is not None else window_clock(_ts, replay=replay, wait=wait)
     windows = fold_window(
         "sessions",
         keyed,

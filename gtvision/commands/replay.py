@@ -31,17 +31,6 @@ def _start(text: str | None) -> datetime | None:
     return value
 
 
-def _root_cause(err: BaseException) -> str:
-    """The innermost message of a chain of wrapped exceptions (one line)."""
-    seen: list[BaseException] = [err]
-    while (nxt := seen[-1].__cause__ or seen[-1].__context__) is not None and nxt not in seen:
-        seen.append(nxt)
-    for exc in reversed(seen):
-        if isinstance(exc, RuntimeError) and str(exc).startswith("cannot decode"):
-            return str(exc)
-    return str(seen[-1]).strip().splitlines()[0] if str(seen[-1]).strip() else repr(seen[-1])
-
-
 def _frame_count(location: str) -> int:
     if location.startswith("s3://"):
         return 0
@@ -59,6 +48,7 @@ def _replay(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow, recovery_config
+    from gtvision.flows.errors import QuietRustPanics, flow_error
     from gtvision.flows.jsonl import JsonlSink
     from gtvision.operators.motion import MotionSettings
     from gtvision.sources.cameras import find_camera
@@ -126,16 +116,18 @@ def _replay(args: argparse.Namespace) -> int:
     )
     recovery = recovery_config(args.recovery_directory)
     try:
-        cli_main(
-            builder(ctx),
-            workers_per_process=1,
-            epoch_interval=timedelta(
-                seconds=args.snapshot_interval or settings.snapshot_interval_s
-            ),
-            recovery_config=recovery,
-        )
-    except Exception as err:  # Bytewax wraps the step's error: report its root cause
-        print(f"gtvision: replay of {args.video!r} failed: {_root_cause(err)}", file=sys.stderr)
+        with QuietRustPanics(args.verbose):
+            cli_main(
+                builder(ctx),
+                workers_per_process=1,
+                epoch_interval=timedelta(
+                    seconds=args.snapshot_interval or settings.snapshot_interval_s
+                ),
+                recovery_config=recovery,
+            )
+    except Exception as err:  # Bytewax wraps the step's error: report the user's exception
+        print(f"gtvision: {flow_error(err, verbose=args.verbose)}", file=sys.stderr)
+        print(f"gtvision: replay of {args.video!r} failed", file=sys.stderr)
         return 1
     finally:
         bar.close()
@@ -183,4 +175,5 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="seconds between snapshots (default GTV_SNAPSHOT_INTERVAL_S)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("-v", "--verbose", action="store_true", help="full traces of flow errors")
     p.set_defaults(func=_replay)

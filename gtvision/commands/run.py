@@ -25,6 +25,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from gtvision.events import EventBase
     from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow, recovery_config
+    from gtvision.flows.errors import QuietRustPanics, flow_error
     from gtvision.flows.jsonl import JsonlSink
     from gtvision.sources.cameras import CameraDirectory, DbCameras, env_cameras
     from gtvision.sources.rtsp import RtspSource
@@ -66,14 +67,21 @@ def _run(args: argparse.Namespace) -> int:
     from gtvision import metrics
 
     metrics.serve_http(args.metrics_port or settings.metrics_port, settings.http_host, "run")
-    cli_main(
-        builder(ctx),
-        workers_per_process=args.workers_per_process,
-        process_id=args.process_id,
-        addresses=addresses or None,
-        epoch_interval=timedelta(seconds=args.snapshot_interval or settings.snapshot_interval_s),
-        recovery_config=recovery,
-    )
+    try:
+        with QuietRustPanics(args.verbose):
+            cli_main(
+                builder(ctx),
+                workers_per_process=args.workers_per_process,
+                process_id=args.process_id,
+                addresses=addresses or None,
+                epoch_interval=timedelta(
+                    seconds=args.snapshot_interval or settings.snapshot_interval_s
+                ),
+                recovery_config=recovery,
+            )
+    except Exception as err:  # Bytewax wraps the step's error: report the user's exception
+        print(f"gtvision: {flow_error(err, verbose=args.verbose)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -105,4 +113,5 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=0,
         help="serve Prometheus metrics on GTV_HTTP_HOST:PORT (default GTV_METRICS_PORT)",
     )
+    p.add_argument("-v", "--verbose", action="store_true", help="full traces of flow errors")
     p.set_defaults(func=_run)

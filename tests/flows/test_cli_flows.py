@@ -76,13 +76,13 @@ def test_replay_custom_flow_module(video: Path, tmp_path: Path) -> None:
         "import bytewax.operators as op\n"
         "from bytewax.dataflow import Dataflow\n"
         "from gtvision.events import CameraEvent\n"
-        "from gtvision.flows.motion import video_front\n\n"
+        "from gtvision.flows.api import to_sink, video_front\n\n"
         "def build(ctx):\n"
         "    flow = Dataflow('mine')\n"
-        "    front = video_front(flow, ctx)\n"
+        "    front = video_front('video', flow, ctx)\n"
         "    ev = op.map('ev', front.gated, lambda mf: CameraEvent(type='camera.online',\n"
         "        city_id=0, camera_id=mf.frame.camera_id, ts=mf.frame.ts, reason='moving'))\n"
-        "    op.output('out', ev, ctx.sink)\n"
+        "    to_sink('out', ctx, ev)\n"
         "    return flow\n"
     )
     env = _env(PYTHONPATH=str(tmp_path))
