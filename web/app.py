@@ -15,6 +15,7 @@ from gtvision import metrics
 from gtvision.config import Settings, load_settings
 from gtvision.web import (
     routes_admin,
+    routes_alerts,
     routes_auth,
     routes_cameras,
     routes_events,
@@ -44,6 +45,7 @@ ROUTES: list[BaseRoute] = [
     *routes_cameras.ROUTES,
     *routes_live.ROUTES,
     *routes_events.ROUTES,
+    *routes_alerts.ROUTES,
     *routes_hotlists.ROUTES,
     *routes_privacy.ROUTES,
     *routes_recordings.ROUTES,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gtvision.web.auth import Role
 from gtvision.web.ssrf import parse_stream_url
@@ -13,6 +14,41 @@ Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
 OptName = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
 Password = Field(min_length=1, max_length=1000)
 Id = Field(default=None, ge=1, le=2**62)
+PLATE_SEPARATORS = " -.·"
+
+
+def normalise_plate_query(value: str) -> str:
+    """A plate or plate pattern as typed → stored form: ``KLM-3907``, ``klm 3907`` → ``KLM3907``.
+
+    Separators (space, ``-``, ``.``, ``·``) are dropped, letters upper-cased, the wildcards
+    ``*`` and ``?`` kept. Raises ``ValueError`` when nothing is left.
+    """
+    text = "".join(ch for ch in value.upper() if ch not in PLATE_SEPARATORS)
+    if not text:
+        msg = f"plate {value!r} holds no letter, digit or wildcard"
+        raise ValueError(msg)
+    return text
+
+
+# As printed or typed: letters, digits, wildcards and separators; normalised on validation.
+PlateText = Annotated[
+    str,
+    Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9*? .·-]+$"),
+    AfterValidator(normalise_plate_query),
+]
+
+
+def _timezone(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = f"unknown time zone {value!r}: expected an IANA name like 'America/Sao_Paulo'"
+            raise ValueError(msg) from None
+    return value
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_timezone)]
 
 
 class _In(BaseModel):
@@ -20,30 +56,31 @@ class _In(BaseModel):
 
 
 class LoginIn(_In):
-    """Username and password."""
+    """Username and password; ``cookie`` puts the refresh token in an HttpOnly cookie instead."""
 
     username: str = Name
     password: str = Password
+    cookie: bool = False
 
 
 class RefreshIn(_In):
-    """A refresh token from ``/auth/login`` or a previous ``/auth/refresh``."""
+    """A refresh token from ``/auth/login`` or ``/auth/refresh``; ``{}`` = the session cookie."""
 
-    refresh_token: str = Field(min_length=10, max_length=200)
+    refresh_token: str | None = Field(default=None, min_length=10, max_length=200)
 
 
 class CityIn(_In):
     """A city."""
 
     name: str = Name
-    timezone: str = Field(default="America/Sao_Paulo", min_length=1, max_length=64)
+    timezone: TimeZoneName = "America/Sao_Paulo"
 
 
 class CityPatch(_In):
     """Fields of a city to change."""
 
     name: str | None = OptName
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    timezone: TimeZoneName | None = None
 
 
 class UserIn(_In):
@@ -111,17 +148,21 @@ class CameraPatch(_In):
 
 
 class EventQuery(_In):
-    """Filters of ``GET /events``: plate ``ABC1234`` exact, ``ABC*`` wildcard, fuzzy on demand."""
+    """Filters of ``GET /events``: plate ``ABC1234`` exact, ``ABC*`` wildcard, fuzzy on demand.
+
+    The plate is accepted as printed or typed (``KLM-3907``, ``klm 3907``). ``acked`` filters
+    alerts by acknowledgement; ``total`` adds the true number of matches (capped).
+    """
 
     type: str | None = Field(default=None, min_length=1, max_length=64)
     camera_id: int | None = Id
     city_id: int | None = Id
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
-    plate: str | None = Field(
-        default=None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9*?]+$"
-    )
+    plate: PlateText | None = None
     fuzzy: bool = False
+    acked: bool | None = None
+    total: bool = False
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -140,7 +181,7 @@ class RecordingQuery(_In):
 class HotlistIn(_In):
     """A hotlist entry."""
 
-    pattern: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9*?]+$")
+    pattern: PlateText
     kind: Literal["exact", "wildcard", "fuzzy"] = "exact"
     max_distance: float = Field(default=1.0, ge=0, le=8)
     priority: int = Field(default=0, ge=-1000, le=1000)
@@ -150,8 +191,23 @@ class HotlistIn(_In):
 
     @field_validator("pattern")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    def _short(cls, value: str) -> str:
+        if len(value) > 16:
+            msg = f"pattern {value!r} is longer than 16 characters"
+            raise ValueError(msg)
+        return value
+
+
+class HotlistImportIn(_In):
+    """A hotlist as CSV text, checked whole, then added in one transaction.
+
+    Header ``pattern`` and optionally ``kind, max_distance, priority, reason, expires_at``.
+    """
+
+    csv: str = Field(min_length=1, max_length=1_000_000)
+    city_id: int | None = Id
+    replace: bool = False
+    dry_run: bool = False
 
 
 class HotlistPatch(_In):
@@ -181,17 +237,22 @@ class WebRtcOffer(_In):
 
 
 class AckIn(_In):
-    """Optional note of an alert acknowledgement."""
+    """Optional note of an alert acknowledgement (or a later note on an acknowledged alert)."""
 
-    note: str = Field(default="", max_length=1000)
+    note: str = Field(default="", max_length=1000, pattern=r"^[^\x00]*$")
 
 
 class StreamQuery(_In):
-    """``GET /stream/events`` filters; ``city_id`` is required for ``admin`` only."""
+    """``GET /stream/events`` filters; ``city_id`` is required for ``admin`` only.
+
+    ``last_event_id`` resumes like the ``Last-Event-ID`` header (which wins when both are
+    given), for a client that must open a new ``EventSource`` (a new stream token).
+    """
 
     types: str | None = Field(default=None, max_length=500)
     camera: int | None = Id
     city_id: int | None = Id
+    last_event_id: str | None = Field(default=None, max_length=40, pattern=r"^\d{1,20}-\d{1,20}$")
 
 
 class AuditQuery(_In):

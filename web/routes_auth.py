@@ -1,14 +1,24 @@
-"""``/auth/*`` and ``/me``: login, refresh rotation, logout, stream tokens."""
+"""``/auth/*`` and ``/me``: login, refresh rotation, logout, stream tokens.
+
+Two ways to hold the refresh token. API clients get it in the JSON body and send it back in
+the body. The console logs in with ``"cookie": true``: the refresh token then lives only in an
+``HttpOnly; SameSite=Strict`` cookie (``Secure`` over HTTPS) scoped to ``/auth``, never
+readable by the page's script; ``/auth/refresh`` and ``/auth/logout`` with an empty body use
+it, rotate it and clear it. Cookie calls must carry the ``X-GTV-Client`` header, which a
+cross-site form cannot send (CSRF protection beside SameSite).
+"""
 
 from __future__ import annotations
 
 import uuid
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gtvision.web import ratelimit
 from gtvision.web.auth import (
+    ROLE_PERMS,
     Perm,
     Principal,
     Role,
@@ -25,6 +35,9 @@ from gtvision.web.problems import ApiError
 from gtvision.web.state import AppState
 
 _USER_SQL = "SELECT id, username, password_hash, role, city_id, disabled FROM users WHERE "
+COOKIE = "gtv_refresh"
+COOKIE_PATH = "/auth"
+CLIENT_HEADER = "x-gtv-client"
 
 
 async def _limit_login(state: AppState, ip: str, username: str) -> None:
@@ -39,8 +52,40 @@ async def _limit_login(state: AppState, ip: str, username: str) -> None:
         raise ApiError(429, detail, headers={"Retry-After": str(retry)})
 
 
-async def _tokens(state: AppState, who: Principal, family: str | None = None) -> Response:
-    """A new access token and a refresh token of ``family`` (a new one at login)."""
+def _set_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=max_age,
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def _cookie_token(call: Call, given: str | None) -> tuple[str | None, bool]:
+    """The refresh token of the body, else of the cookie; and whether the cookie was used."""
+    if given:
+        return given, False
+    token = call.request.cookies.get(COOKIE)
+    if token and not call.request.headers.get(CLIENT_HEADER):
+        msg = f"a cookie session needs the {CLIENT_HEADER} header (CSRF protection)"
+        raise ApiError(403, msg)
+    return token, bool(token)
+
+
+async def _tokens(
+    state: AppState,
+    who: Principal,
+    family: str | None = None,
+    *,
+    cookie_for: Request | None = None,
+) -> Response:
+    """A new access token and a refresh token of ``family`` (a new one at login).
+
+    With ``cookie_for`` the refresh token goes into the session cookie, not the body.
+    """
     access, ttl = state.tokens.issue(who)
     refresh = new_refresh_token()
     rttl = state.settings.refresh_ttl_s
@@ -50,15 +95,17 @@ async def _tokens(state: AppState, who: Principal, family: str | None = None) ->
         pipe.set(refresh_key(prefix, refresh), f"{who.user_id}:{family}", ex=rttl)
         pipe.set(family_key(prefix, family), who.user_id, ex=rttl)
         await pipe.execute()
-    return ok(
-        {
-            "access_token": access,
-            "token_type": "bearer",
-            "expires_in": ttl,
-            "refresh_token": refresh,
-            "refresh_expires_in": rttl,
-        }
-    )
+    body: dict[str, object] = {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": ttl,
+        "refresh_expires_in": rttl,
+    }
+    if cookie_for is None:
+        return ok({**body, "refresh_token": refresh})
+    response = ok(body)
+    _set_cookie(response, cookie_for, refresh, rttl)
+    return response
 
 
 def _text(value: object) -> str:
@@ -105,13 +152,22 @@ async def login(call: Call) -> Response:
             raise ApiError(401, f"wrong username or password for {body.username!r}")
         who = _principal(row)
         await audit(conn, who, "login", who.username, call.ip)
-    return await _tokens(call.state, who)
+    if body.cookie and not call.request.headers.get(CLIENT_HEADER):
+        msg = f"a cookie session needs the {CLIENT_HEADER} header (CSRF protection)"
+        raise ApiError(403, msg)
+    return await _tokens(call.state, who, cookie_for=call.request if body.cookie else None)
 
 
 @endpoint(None, "Rotate a refresh token", body=RefreshIn, responses={401: "revoked"})
 async def refresh(call: Call) -> Response:
-    """Consume a refresh token (single use) and issue a new access/refresh pair."""
-    token = call.body(RefreshIn).refresh_token
+    """Consume a refresh token (single use) and issue a new access/refresh pair.
+
+    ``{}`` uses (and rotates) the session cookie set by a ``"cookie": true`` login.
+    """
+    token, by_cookie = _cookie_token(call, call.body(RefreshIn).refresh_token)
+    if token is None:
+        msg = "no refresh token: give refresh_token or log in with a cookie session"
+        raise ApiError(401, msg)
     redis, prefix = call.state.redis, call.state.settings.redis_prefix
     key, tomb = refresh_key(prefix, token), used_key(prefix, token)
     value = await redis.getdel(key)
@@ -134,21 +190,28 @@ async def refresh(call: Call) -> Response:
     if row is None or row["disabled"]:
         msg = f"user {uid} no longer exists or is disabled"
         raise ApiError(401, msg)
-    return await _tokens(call.state, _principal(row), family)
+    cookie_for = call.request if by_cookie else None
+    return await _tokens(call.state, _principal(row), family, cookie_for=cookie_for)
 
 
 @endpoint(Perm.ME, "Revoke a refresh token", body=RefreshIn)
 async def logout(call: Call) -> Response:
-    """End the refresh token's session (its family); the short-lived access token expires."""
-    token = call.body(RefreshIn).refresh_token
+    """End the refresh token's session (its family); the short-lived access token expires.
+
+    ``{}`` ends the cookie session and clears the cookie.
+    """
+    token, by_cookie = _cookie_token(call, call.body(RefreshIn).refresh_token)
     prefix = call.state.settings.redis_prefix
-    value = await call.state.redis.getdel(refresh_key(prefix, token))
+    value = await call.state.redis.getdel(refresh_key(prefix, token)) if token else None
     if value is not None:
         text = _text(value)
         await call.state.redis.delete(family_key(prefix, text.partition(":")[2]))
     async with call.state.pool.connection() as conn:
         await audit(conn, call.user, "logout", call.user.username, call.ip)
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    if by_cookie or COOKIE in call.request.cookies:
+        _set_cookie(response, call.request, "", 0)
+    return response
 
 
 @endpoint(Perm.STREAM, "Short-lived token for EventSource (?token=)")
@@ -158,16 +221,28 @@ async def stream_token(call: Call) -> Response:
     return ok({"token": token, "expires_in": ttl})
 
 
-@endpoint(Perm.ME, "The caller")
+@endpoint(Perm.ME, "The caller, their permissions and city")
 async def me(call: Call) -> Response:
-    """Who the token belongs to: id, name, role, city."""
+    """Who the token belongs to: id, name, role, ``permissions`` and ``city``.
+
+    ``city`` carries the time zone; it is ``null`` for an admin, who sees every city.
+    """
     who = call.user
+    city = None
+    if who.city_id is not None:
+        async with call.state.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, name, timezone FROM cities WHERE id = %s", (who.city_id,)
+            )
+            city = await cur.fetchone()
     return ok(
         {
             "id": who.user_id,
             "username": who.username,
             "role": who.role.value,
             "city_id": who.city_id,
+            "city": city,
+            "permissions": sorted(p.value for p in ROLE_PERMS[who.role]),
         }
     )
 

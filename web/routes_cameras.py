@@ -60,6 +60,37 @@ async def list_cameras(call: Call) -> Response:
     return raw_json(text)
 
 
+_HEALTH = ("camera.online", "camera.offline", "camera.stalled")
+_STATUS_SQL = (
+    "SELECT c.id AS camera_id, c.enabled, h.type, h.ts AS since, h.payload->>'reason' AS reason, "
+    "h.payload->>'detail' AS detail FROM cameras c LEFT JOIN LATERAL (SELECT type, ts, payload "
+    "FROM events e WHERE e.camera_id = c.id AND e.city_id = c.city_id AND e.type = ANY(%(types)s) "
+    "ORDER BY e.ts DESC LIMIT 1) h ON true{where} ORDER BY c.id"
+)
+
+
+@endpoint(Perm.CAMERAS_READ, "Health of every camera", query=CityQuery)
+async def camera_status(call: Call) -> Response:
+    """Per camera its last health event: ``state``, ``since``, ``reason``, ``detail``.
+
+    ``state`` is online / offline / stalled, ``unknown`` before the first health event and
+    ``disabled`` for a switched-off camera.
+    """
+    city = call.user.scope(call.query(CityQuery).city_id)
+    args: dict[str, Any] = {"types": list(_HEALTH)}
+    where = ""
+    if city is not None:
+        where, args["city"] = " WHERE c.city_id = %(city)s", city
+    async with call.state.pool.connection() as conn:
+        cur = await conn.execute(_STATUS_SQL.format(where=where).encode(), args)
+        rows = await cur.fetchall()
+    items = []
+    for row in rows:
+        state = str(row.pop("type") or "camera.unknown").removeprefix("camera.")
+        items.append({**row, "state": state if row.pop("enabled") else "disabled"})
+    return ok({"items": items})
+
+
 async def _camera(call: Call, camera_id: int) -> dict[str, Any]:
     return await scoped_row(call, "cameras", _COLS, camera_id, "camera")
 
@@ -184,6 +215,7 @@ async def delete_camera(call: Call) -> Response:
 ROUTES = [
     Route("/cameras", list_cameras, methods=["GET"]),
     Route("/cameras", create_camera, methods=["POST"]),
+    Route("/cameras/status", camera_status, methods=["GET"]),
     Route("/cameras/{camera_id:int}", get_camera, methods=["GET"]),
     Route("/cameras/{camera_id:int}", patch_camera, methods=["PATCH"]),
     Route("/cameras/{camera_id:int}", delete_camera, methods=["DELETE"]),

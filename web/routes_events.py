@@ -9,25 +9,27 @@ import io
 import json
 import mimetypes
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gtvision import metrics
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
-from gtvision.web.models import AckIn, EventQuery
+from gtvision.web.models import EventQuery
 from gtvision.web.problems import ApiError, not_found
 from gtvision.web.state import AppState
 
 _COLS = (
     "e.id, e.type, e.city_id, e.camera_id, e.ts, e.plate, e.confidence, e.payload, "
-    "e.crop_key, e.clip_key, e.stream_id"
+    "e.crop_key, e.clip_key, e.stream_id, a.username AS acked_by, a.acked_at"
 )
+_FROM = " FROM events e LEFT JOIN alert_acks a ON a.event_id = e.id"
 EXPORT_MAX_ROWS = 10_000
+TOTAL_CAP = 100_000
 
 
 def encode_cursor(ts: datetime, event_id: object) -> str:
@@ -86,11 +88,19 @@ def _where(call: Call, q: EventQuery) -> tuple[str, dict[str, Any]]:
         else:
             conds.append("e.plate = %(plate)s")
             args["plate"] = plate
-    if q.cursor:
-        cts, cid = decode_cursor(q.cursor)
-        conds.append("(e.ts, e.id) < (%(cts)s, %(cid)s::uuid)")
-        args["cts"], args["cid"] = cts, cid
+    if q.acked is not None:
+        conds.append("a.event_id IS NOT NULL" if q.acked else "a.event_id IS NULL")
     return (" WHERE " + " AND ".join(conds)) if conds else "", args
+
+
+def _page(q: EventQuery, where: str, args: dict[str, Any]) -> str:
+    """``where`` plus the keyset condition of ``q.cursor``."""
+    if not q.cursor:
+        return where
+    cts, cid = decode_cursor(q.cursor)
+    args["cts"], args["cid"] = cts, cid
+    keyset = "(e.ts, e.id) < (%(cts)s, %(cid)s::uuid)"
+    return f"{where} AND {keyset}" if where else f" WHERE {keyset}"
 
 
 _EVENT_URLS = (("crop_key", "crop_url"), ("clip_key", "clip_url"))
@@ -108,43 +118,77 @@ def with_urls(
     return out
 
 
-async def _search(call: Call, q: EventQuery, limit: int) -> list[dict[str, Any]]:
+async def _search(call: Call, q: EventQuery, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """Rows of one page, and the true number of matches when ``q.total`` (capped)."""
     where, args = _where(call, q)
     sim = ", similarity(e.plate, %(plate)s) AS similarity" if q.plate and q.fuzzy else ""
-    sql = f"SELECT {_COLS}{sim} FROM events e{where} ORDER BY e.ts DESC, e.id DESC LIMIT {limit}"
+    sql = (
+        f"SELECT {_COLS}{sim}{_FROM}{_page(q, where, args)} "
+        f"ORDER BY e.ts DESC, e.id DESC LIMIT {limit}"
+    )
+    total = None
     async with call.state.pool.connection() as conn:
         cur = await conn.execute(sql.encode(), args)
         rows = await cur.fetchall()
+        if q.total:
+            count = f"SELECT count(*) AS n FROM (SELECT 1{_FROM}{where} LIMIT {TOTAL_CAP + 1}) s"
+            cur = await conn.execute(count.encode(), args)
+            row = await cur.fetchone()
+            total = int(row["n"]) if row else 0
         if q.plate:
             detail = {"plate": q.plate, "fuzzy": q.fuzzy, "type": q.type, "camera_id": q.camera_id}
             await audit(conn, call.user, "events.search", f"plate:{q.plate}", call.ip, detail)
-    return rows
+    return rows, total
 
 
 @endpoint(Perm.EVENTS_READ, "Search events", query=EventQuery)
 async def list_events(call: Call) -> Response:
-    """Events of the caller's city, newest first; ``next_cursor`` fetches the next page."""
+    """Events of the caller's city, newest first; ``next_cursor`` fetches the next page.
+
+    With ``total=true`` the answer also carries ``total`` (matches of the filters, all pages;
+    at most 100 000, ``total_capped`` says when the cap was hit).
+    """
     q = call.query(EventQuery)
-    rows = await _search(call, q, q.limit + 1)
+    rows, total = await _search(call, q, q.limit + 1)
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     cursor = encode_cursor(rows[-1]["ts"], rows[-1]["id"]) if more and rows else None
-    return ok({"items": [with_urls(call.state, r) for r in rows], "next_cursor": cursor})
+    out: dict[str, Any] = {
+        "items": [with_urls(call.state, r) for r in rows],
+        "next_cursor": cursor,
+    }
+    if total is not None:
+        out["total"] = min(total, TOTAL_CAP)
+        out["total_capped"] = total > TOTAL_CAP
+    return ok(out)
+
+
+_CSV_COLS = (
+    "id", "type", "city_id", "camera_id", "ts", "ts_local", "plate", "confidence", "acked_by",
+    "acked_at", "crop_key",
+)  # fmt: skip
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @endpoint(Perm.EVENTS_EXPORT, "Export events as CSV", query=EventQuery, media_type="text/csv")
 async def export_events(call: Call) -> Response:
-    """Up to 10 000 events matching the filters as CSV (audited)."""
+    """Up to 10 000 events matching the filters as CSV (audited); ``ts_local`` in city time."""
     q = call.query(EventQuery)
-    rows = await _search(call, q, EXPORT_MAX_ROWS)
+    rows, _ = await _search(call, q, EXPORT_MAX_ROWS)
     filters = q.model_dump(mode="json", exclude_none=True)
     filters["city_id"] = call.user.scope(q.city_id)  # the city actually searched
+    zones = await city_zones(call, {int(r["city_id"]) for r in rows})
     buf = io.StringIO()
-    cols = ["id", "type", "city_id", "camera_id", "ts", "plate", "confidence", "crop_key"]
     writer = csv.writer(buf)
-    writer.writerow(cols)
+    writer.writerow(_CSV_COLS)
     for row in rows:
-        writer.writerow([row[c] for c in cols])
+        local = row["ts"].astimezone(zones.get(int(row["city_id"]), UTC)).isoformat()
+        writer.writerow([csv_cell(local if c == "ts_local" else row[c]) for c in _CSV_COLS])
     async with call.state.pool.connection() as conn:
         await audit(
             conn,
@@ -158,59 +202,35 @@ async def export_events(call: Call) -> Response:
     return Response(buf.getvalue(), media_type="text/csv", headers=headers)
 
 
-async def _event(call: Call) -> dict[str, Any]:
+async def city_zones(call: Call, cities: set[int]) -> dict[int, ZoneInfo]:
+    """The time zone of each city in ``cities`` (unknown names fall back to UTC)."""
+    if not cities:
+        return {}
+    async with call.state.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT id, timezone FROM cities WHERE id = ANY(%s)", (sorted(cities),)
+        )
+        rows = await cur.fetchall()
+    out: dict[int, ZoneInfo] = {}
+    for row in rows:
+        try:
+            out[int(row["id"])] = ZoneInfo(str(row["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            out[int(row["id"])] = ZoneInfo("UTC")
+    return out
+
+
+async def event_row(call: Call) -> dict[str, Any]:
+    """The event of the path's ``event_id`` if it is in the caller's city (admin: any); 404."""
     event_id = str(call.request.path_params["event_id"])
     city = call.user.scope()
-    sql = (
-        f"SELECT {_COLS}, a.username AS acked_by, a.acked_at, a.note AS ack_note "
-        "FROM events e LEFT JOIN alert_acks a ON a.event_id = e.id WHERE e.id = %s"
-    )
+    sql = f"SELECT {_COLS}, a.note AS ack_note{_FROM} WHERE e.id = %s"
     async with call.state.pool.connection() as conn:
-        cur = await conn.execute(sql, (event_id,))
+        cur = await conn.execute(sql.encode(), (event_id,))
         row = await cur.fetchone()
     if row is None or (city is not None and row["city_id"] != city):
         raise not_found(event_id, kind="event")
     return row
-
-
-@endpoint(Perm.EVENTS_READ, "One event with presigned crop/clip URLs")
-async def get_event(call: Call) -> Response:
-    """An event of the caller's city with ``crop_url``/``clip_url`` valid for a few minutes."""
-    return ok(with_urls(call.state, await _event(call)))
-
-
-@endpoint(Perm.ALERTS_ACK, "Acknowledge an alert", body=AckIn)
-async def ack_alert(call: Call) -> Response:
-    """Record who acknowledged an ``alert.triggered`` event and when (first ack wins)."""
-    row = await _event(call)
-    if row["type"] != "alert.triggered":
-        raise ApiError(409, f"event {row['id']} is a {row['type']!r}, not an alert")
-    note = call.body(AckIn).note
-    async with call.state.pool.connection() as conn:
-        first = await conn.execute(
-            "INSERT INTO alert_acks (event_id, user_id, username, note) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (event_id) DO NOTHING",
-            (row["id"], call.user.user_id, call.user.username, note),
-        )
-        cur = await conn.execute(
-            "SELECT event_id, user_id, username, acked_at, note FROM alert_acks "
-            "WHERE event_id = %s",
-            (row["id"],),
-        )
-        ack = await cur.fetchone()
-        if first.rowcount == 1 and ack is not None:
-            waited = (ack["acked_at"] - row["ts"]).total_seconds()
-            metrics.ACK_SECONDS.labels(str(row["city_id"])).observe(max(0.0, waited))
-        await audit(
-            conn,
-            call.user,
-            "alert.ack",
-            f"event:{row['id']}",
-            call.ip,
-            {"note": note},
-            city_id=row["city_id"],
-        )
-    return ok(ack)
 
 
 @endpoint(
@@ -237,7 +257,5 @@ async def get_file(call: Call) -> Response:
 ROUTES = [
     Route("/events", list_events, methods=["GET"]),
     Route("/events/export", export_events, methods=["GET"]),
-    Route("/events/{event_id:uuid}", get_event, methods=["GET"]),
-    Route("/alerts/{event_id:uuid}/ack", ack_alert, methods=["POST"]),
     Route("/files/{key:path}", get_file, methods=["GET"]),
 ]

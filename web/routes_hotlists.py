@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import errors as pgerr
 from pydantic_core import to_json
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision.web import hotlist_csv
 from gtvision.web.auth import Perm
 from gtvision.web.common import (
     audit,
@@ -21,12 +23,17 @@ from gtvision.web.common import (
     scoped_rows,
 )
 from gtvision.web.endpoint import Call, endpoint
-from gtvision.web.models import AuditQuery, CityQuery, HotlistIn, HotlistPatch
+from gtvision.web.models import AuditQuery, CityQuery, HotlistImportIn, HotlistIn, HotlistPatch
 from gtvision.web.problems import ApiError, not_found
 
 _COLS = (
     "id, city_id, pattern, kind, max_distance, priority, reason, expires_at, created_by, "
     "created_at, updated_at"
+)
+_INSERT = (
+    "INSERT INTO hotlists (city_id, pattern, kind, max_distance, priority, reason, "
+    "expires_at, created_by) VALUES (%(city_id)s, %(pattern)s, %(kind)s, "
+    "%(max_distance)s, %(priority)s, %(reason)s, %(expires_at)s, %(by)s)"
 )
 
 
@@ -64,10 +71,7 @@ async def create_hotlist(call: Call) -> Response:
     async with call.state.pool.connection() as conn:
         try:
             cur = await conn.execute(
-                "INSERT INTO hotlists (city_id, pattern, kind, max_distance, priority, reason, "
-                "expires_at, created_by) VALUES (%(city_id)s, %(pattern)s, %(kind)s, "
-                "%(max_distance)s, %(priority)s, %(reason)s, %(expires_at)s, %(by)s) "
-                f"RETURNING {_COLS}",
+                f"{_INSERT} RETURNING {_COLS}",
                 {**values, "city_id": city_id, "by": call.user.user_id},
             )
         except pgerr.ForeignKeyViolation:
@@ -85,6 +89,58 @@ async def create_hotlist(call: Call) -> Response:
         )
     await cache_drop(call.state, "hotlists", city_id)
     return ok(row, 201)
+
+
+@endpoint(
+    Perm.HOTLISTS_WRITE,
+    "Import hotlist entries from CSV",
+    body=HotlistImportIn,
+    responses={201: "imported", 422: "rows refused (all listed; nothing stored)"},
+)
+async def import_hotlists(call: Call) -> Response:
+    """Check every CSV row (``hotlist_csv``), then add them all in one transaction.
+
+    Any bad row refuses the whole file with 422 and ``errors`` per line and field.
+    ``replace`` deletes the city's other entries in the same transaction; ``dry_run`` only
+    checks. Audited as ``hotlist.import``.
+    """
+    body = call.body(HotlistImportIn)
+    city_id = body.city_id if call.user.is_admin else call.user.city_id
+    if city_id is None:
+        msg = "an admin must give city_id for a hotlist import"
+        raise ApiError(422, msg)
+    async with call.state.pool.connection() as conn:
+        cur = await conn.execute("SELECT timezone FROM cities WHERE id = %s", (city_id,))
+        city = await cur.fetchone()
+    if city is None:
+        raise not_found(city_id, kind="city")
+    parsed = hotlist_csv.parse(body.csv, ZoneInfo(str(city["timezone"])))
+    if parsed.errors:
+        first = parsed.errors[0]
+        detail = f"{len(parsed.errors)} problem(s); line {first['line']}: {first['msg']}"
+        raise ApiError(422, detail, extra={"errors": parsed.errors})
+    if not parsed.entries:
+        msg = "the CSV has a header but no rows"
+        raise ApiError(422, msg, extra={"errors": [{"line": 2, "field": "", "msg": msg}]})
+    if body.dry_run:
+        return ok({"city_id": city_id, "valid": len(parsed.entries), "created": 0, "replaced": 0})
+    extra = {"city_id": city_id, "by": call.user.user_id}
+    rows = [{**e.model_dump(exclude={"city_id"}), **extra} for e in parsed.entries]
+    async with call.state.pool.connection() as conn:
+        replaced = 0
+        if body.replace:
+            cur = await conn.execute("DELETE FROM hotlists WHERE city_id = %s", (city_id,))
+            replaced = cur.rowcount
+        async with conn.cursor() as cur:
+            await cur.executemany(_INSERT, rows)
+        await audit(
+            conn, call.user, "hotlist.import", f"city:{city_id}", call.ip,
+            {"rows": len(rows), "replace": body.replace, "replaced": replaced}, city_id=city_id,
+        )  # fmt: skip
+    await cache_drop(call.state, "hotlists", city_id)
+    return ok(
+        {"city_id": city_id, "valid": len(rows), "created": len(rows), "replaced": replaced}, 201
+    )
 
 
 @endpoint(Perm.HOTLISTS_WRITE, "Change a hotlist entry", body=HotlistPatch)
@@ -163,6 +219,7 @@ async def list_audit(call: Call) -> Response:
 ROUTES = [
     Route("/hotlists", list_hotlists, methods=["GET"]),
     Route("/hotlists", create_hotlist, methods=["POST"]),
+    Route("/hotlists/import", import_hotlists, methods=["POST"]),
     Route("/hotlists/{entry_id:int}", get_hotlist, methods=["GET"]),
     Route("/hotlists/{entry_id:int}", patch_hotlist, methods=["PATCH"]),
     Route("/hotlists/{entry_id:int}", delete_hotlist, methods=["DELETE"]),

@@ -118,7 +118,7 @@ async def stream_events(call: Call) -> Response:
         raise ApiError(422, msg)
     types = {t.strip() for t in (q.types or "").split(",") if t.strip()}
     camera = q.camera
-    last = call.request.headers.get("last-event-id", "").strip()
+    last = call.request.headers.get("last-event-id", "").strip() or (q.last_event_id or "")
     if last and sid_key(last) < (0, 0):
         last = ""
     state = call.state

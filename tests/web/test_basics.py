@@ -26,12 +26,16 @@ async def test_login_me_refresh_rotation_and_logout(api: Api) -> None:
     assert r.status_code == 200, r.text
     tokens = r.json()
     me = await api.client.get("/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
-    assert me.json() == {
+    body = me.json()
+    assert {k: body[k] for k in ("id", "username", "role", "city_id")} == {
         "id": who.user_id,
         "username": who.username,
         "role": "operator",
         "city_id": who.city_id,
     }
+    assert body["city"]["timezone"] == "America/Sao_Paulo"
+    assert "alerts:ack" in body["permissions"]
+    assert "hotlists:write" not in body["permissions"]
     r2 = await api.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert r2.status_code == 200
     # the old refresh token was consumed by the rotation

@@ -75,6 +75,7 @@ def _request(api: Api, method: str, path: str) -> tuple[str, dict[str, Any], Any
         },
         ("PATCH", "/cameras/{camera_id:int}"): {"name": f"hacked-{uniq}"},
         ("POST", "/hotlists"): {"pattern": "ZZZ9999", "city_id": b},
+        ("POST", "/hotlists/import"): {"csv": "pattern\nZZZ9998\n", "city_id": b},
         ("PATCH", "/hotlists/{entry_id:int}"): {"reason": "hacked"},
         ("POST", "/alerts/{event_id:uuid}/ack"): {"note": "not mine"},
         ("POST", "/cameras/{camera_id:int}/webrtc"): {"type": "offer", "sdp": "v=0 " * 4},
