@@ -9,6 +9,8 @@ covers the moment.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +27,7 @@ from gtvision.web.models import AckIn, CityQuery
 from gtvision.web.problems import ApiError
 from gtvision.web.routes_events import city_conditions, event_row, with_urls
 
+log = logging.getLogger(__name__)
 ALERT = "alert.triggered"
 PLATE = "lpr.detected"
 UNACKED_CAP = 10_000
@@ -153,6 +156,17 @@ async def _recording_at(
     return {**rec, "offset_s": (moment - rec["started_at"]).total_seconds()}
 
 
+async def _stored(call: Call, key: str) -> bool:
+    store = call.state.store
+    if store is None:
+        return False
+    try:
+        return await asyncio.to_thread(store.exists, key)
+    except Exception:  # an outage must not fail the review page
+        log.warning("object store check of %s failed", key)
+        return True  # unknown: keep the URL, the player reports a failed load
+
+
 @endpoint(Perm.EVENTS_READ, "One event with everything its review needs")
 async def get_event(call: Call) -> Response:
     """An event of the caller's city with presigned ``crop_url``/``clip_url`` and its context.
@@ -161,7 +175,8 @@ async def get_event(call: Call) -> Response:
     confidences), ``match`` (hotlist entry of an alert), ``pass`` (an alert's plate pass) or
     ``alerts`` (a pass's alerts), ``history`` (acknowledgements and notes) and ``recording``
     (the segment covering the event's time with ``offset_s``; for roles with ``stream``).
-    An alert without its own crop or clip shows its pass's.
+    An alert without its own crop or clip shows its pass's. ``crop_missing``/``clip_missing``
+    say that the stored object is gone (the URL is then null).
     """
     row = await event_row(call)
     out = with_urls(call.state, row)
@@ -179,9 +194,16 @@ async def get_event(call: Call) -> Response:
             recording = await _recording_at(conn, row, row["ts"])
     source = passed if passed is not None else row
     out["pass"] = with_urls(call.state, passed) if passed is not None else None
-    for col in ("crop_url", "clip_url"):
-        if out[col] is None and out["pass"] is not None:
-            out[col] = out["pass"][col]
+    for kind in ("crop", "clip"):
+        key, url = f"{kind}_key", f"{kind}_url"
+        if out[url] is None and out["pass"] is not None:
+            out[key], out[url] = out["pass"][key], out["pass"][url]
+        # after a database restore without the object store the key may name nothing:
+        # say so (the console shows "unavailable") instead of handing out a URL that 404s
+        missing = bool(out[key]) and not await _stored(call, str(out[key]))
+        out[f"{kind}_missing"] = missing
+        if missing:
+            out[url] = None
     out["camera"] = {"id": row["camera_id"], "name": names.get("camera")}
     out["timezone"] = names.get("tz") or "UTC"
     out["candidates"] = list(source["payload"].get("candidates") or [])
