@@ -17,8 +17,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "GTV_"
-_SECRET_FIELDS = frozenset({"jwt_secret", "s3_secret_key", "bootstrap_password"})
-_URL_FIELDS = frozenset({"database_url", "redis_url", "amqp_url"})
+_SECRET_FIELDS = frozenset(
+    {"jwt_secret", "s3_secret_key", "bootstrap_password", "mediamtx_jwt_key"}
+)
+_URL_FIELDS = frozenset({"database_url", "redis_url", "amqp_url", "mediamtx_api"})
 
 
 def _default_data_dir() -> Path:
@@ -105,6 +107,15 @@ class Settings(BaseSettings):
     public_base_url: str = ""
     webrtc_max_peers: int = Field(default=16, ge=1, le=1000)
     webrtc_ice_servers: CsvList = Field(default_factory=list)
+    webrtc_linger_s: float = Field(default=15.0, ge=0, le=3600)
+    mediamtx_api: str = ""
+    mediamtx_public_url: str = ""
+    mediamtx_hls_url: str = ""
+    mediamtx_token_ttl_s: int = Field(default=120, ge=10, le=3600)
+    mediamtx_jwt_key: SecretStr = SecretStr("")
+    mediamtx_sync_s: float = Field(default=60.0, gt=0)
+    export_max_s: int = Field(default=3600, ge=1, le=86400)
+    export_max_bytes: int = Field(default=2_000_000_000, ge=1_000_000)
 
     # flows
     recovery_dir: Path | None = None

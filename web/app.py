@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import psycopg
 import redis.asyncio as aioredis
@@ -60,10 +61,16 @@ def create_app(
     feed: FeedReaderLike | None = None,
     store: ObjectStoreLike | None = None,
     redis_client: aioredis.Redis | None = None,
+    live_sources: dict[int, Path] | None = None,
 ) -> Starlette:
-    """The API app; ``feed``/``store``/``redis_client`` default to what ``settings`` configure."""
+    """The API app; ``feed``/``store``/``redis_client`` default to what ``settings`` configure.
+
+    ``live_sources``: camera id → local video file played by the live relay (``gtvision demo``).
+    """
     settings = settings or load_settings()
-    base_lifespan = lifespan_for(settings, feed=feed, store=store, redis_client=redis_client)
+    base_lifespan = lifespan_for(
+        settings, feed=feed, store=store, redis_client=redis_client, live_sources=live_sources
+    )
     app = Starlette(
         routes=ROUTES,
         middleware=[

@@ -1,29 +1,47 @@
-"""Live video over WebRTC with aiortc: one RTSP reader per camera, shared by every viewer.
+"""Live video over WebRTC with aiortc: one reader per camera, H.264 passed through to viewers.
 
 ``POST /cameras/{id}/webrtc`` takes a browser's SDP offer and answers it. The first viewer of a
-camera opens its RTSP stream with aiortc's ``MediaPlayer`` (RTSP over TCP, 5 s connect timeout);
-later viewers subscribe to the same decoded track through ``MediaRelay``, so the camera is read
-and decoded once however many operators watch. Each viewer's connection encodes for itself
-(aiortc does not forward H.264 packets without decoding: its passthrough mode gave no picture
-here), which is why the number of viewers per process is capped (``GTV_WEBRTC_MAX_PEERS``).
-When a camera's last viewer leaves (connection failed or closed) its reader stops.
+camera opens its stream (RTSP over TCP, 5 s timeout) as a
+:class:`~gtvision.web.livefeed.CameraFeed`; later viewers share it, and the reader stops when
+the camera's last viewer leaves (connection failed or closed).
 
-For many viewers per camera, production deployments can point browsers at MediaMTX's own WHEP
-endpoint instead (``deploy/mediamtx.yml``); this relay keeps the API's login, roles, city scope
-and audit in front of the video.
+When the offer accepts H.264 (every current browser does) and the camera sends H.264, the
+camera's packets are forwarded as they are: no decoder and no encoder per viewer, so a viewer
+costs little more than its SRTP packets (``bench/webrtc.py``). A new viewer starts from the
+last keyframe the feed kept, so the first picture comes at once. Only a viewer without H.264
+(or a camera with another codec) costs a decoder and an encoder
+(:class:`~gtvision.web.livefeed.DecodedTrack`, aiortc then sends VP8). The viewers of one
+process are capped (``GTV_WEBRTC_MAX_PEERS``).
+
+For many viewers per camera across processes, MediaMTX can serve the video instead
+(``GET /cameras/{id}/live`` hands out its WHEP/LL-HLS URLs with a token); this relay keeps
+working without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+    sdp,
+)
+from aiortc.codecs import CODECS
+from aiortc.exceptions import InvalidAccessError, OperationError
+from aiortc.rtcpeerconnection import find_common_codecs
 
-#: ffmpeg options of the RTSP reader: TCP (no lost UDP packets), 5 s connect/read timeout
-RTSP_OPTIONS = {"rtsp_transport": "tcp", "timeout": "5000000"}
+from gtvision.web.livefeed import CameraFeed, DecodedTrack, PacketTrack, describe
+
+log = logging.getLogger(__name__)
 
 
 class LiveError(Exception):
@@ -37,19 +55,57 @@ class LiveError(Exception):
 
 @dataclass(eq=False)
 class _Camera:
-    player: Any
-    relay: Any
-    peers: set[Any] = field(default_factory=set)
+    feed: CameraFeed
+    peers: dict[Any, tuple[str, Any]] = field(default_factory=dict)  # connection -> mode, track
+    idle: asyncio.TimerHandle | None = None  # closes the feed when no viewer came back
+
+
+def offers_h264(offer_sdp: str) -> bool:
+    """Whether the offer's video accepts an H.264 format aiortc can send (packetization 1)."""
+    try:
+        description = sdp.SessionDescription.parse(offer_sdp)
+    except (ValueError, IndexError, KeyError) as err:
+        raise LiveError(422, f"invalid SDP offer: {type(err).__name__}: {err}") from None
+    videos = [m for m in description.media if m.kind == "video"]
+    if not videos:
+        msg = "the offer has no video media section: offer to receive video"
+        raise LiveError(422, msg)
+    common = find_common_codecs(CODECS["video"], videos[0].rtp.codecs)
+    return any(c.mimeType.lower() == "video/h264" for c in common)
+
+
+def _h264_only() -> list[Any]:
+    caps = RTCRtpSender.getCapabilities("video")
+    assert caps is not None
+    return [c for c in caps.codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
 
 
 class LiveRelay:
-    """The WebRTC sessions of one web process, grouped by camera."""
+    """The WebRTC sessions of one web process, grouped by camera.
 
-    def __init__(self, *, max_peers: int = 16, ice_servers: list[str] | None = None) -> None:
+    A camera's reader stays open ``linger_s`` seconds after its last viewer left, so a viewer
+    who comes back (page reload, camera wall re-layout) starts from the kept GOP at once
+    instead of waiting for the camera's next keyframe.
+
+    ``local_sources`` maps camera ids to local video files read instead of their stream URL
+    (looped in real time): ``gtvision demo`` makes its sample camera watchable with it. It comes
+    only from the code that builds the app, never from the database.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_peers: int = 16,
+        ice_servers: list[str] | None = None,
+        local_sources: Mapping[int, Path] | None = None,
+        linger_s: float = 15.0,
+    ) -> None:
         self.max_peers = max_peers
+        self.linger_s = linger_s
         self.ice_servers = list(ice_servers or [])
+        self.local_sources = dict(local_sources or {})
         self._cameras: dict[int, _Camera] = {}
-        self._lock = asyncio.Lock()
+        self._opening: dict[int, asyncio.Future[_Camera]] = {}
 
     @property
     def peers(self) -> int:
@@ -61,44 +117,55 @@ class LiveRelay:
         """Cameras being read."""
         return len(self._cameras)
 
-    def _config(self) -> Any:
-        from aiortc import RTCConfiguration, RTCIceServer
+    def modes(self) -> dict[str, int]:
+        """How many viewers get passed-through H.264 and how many a decoded+encoded stream."""
+        out = {"passthrough": 0, "decode": 0}
+        for cam in self._cameras.values():
+            for mode, _ in cam.peers.values():
+                out[mode] += 1
+        return out
 
+    def _config(self) -> RTCConfiguration:
         return RTCConfiguration(iceServers=[RTCIceServer(urls=u) for u in self.ice_servers])
+
+    async def _open(self, camera_id: int, url: str) -> _Camera:
+        source: str | Path = self.local_sources.get(camera_id, url)
+        try:  # opening RTSP blocks (connect, DESCRIBE, SETUP): not on the event loop
+            container = await asyncio.to_thread(CameraFeed.open_container, source)
+        except Exception as err:  # PyAV raises its own OSError subclasses, and ValueError
+            log.warning("camera %s: cannot open its stream: %s", camera_id, describe(err, source))
+            msg = f"camera {camera_id} stream is not available: {type(err).__name__}"
+            raise LiveError(502, msg) from None
+        cam = self._cameras[camera_id] = _Camera(CameraFeed(camera_id, source, container))
+        return cam
 
     async def _camera(self, camera_id: int, url: str) -> _Camera:
         cam = self._cameras.get(camera_id)
-        if cam is not None:
+        if cam is not None and not cam.feed.closing:
             return cam
-        from aiortc.contrib.media import MediaPlayer, MediaRelay
-
-        try:  # opening RTSP blocks (connect, DESCRIBE, SETUP): not on the event loop
-            player = await asyncio.to_thread(
-                MediaPlayer, url, format="rtsp", options=dict(RTSP_OPTIONS)
-            )
-        except Exception as err:  # PyAV raises its own OSError subclasses, and ValueError
-            log.warning("camera %s: cannot open its stream: %s", camera_id, err)
-            msg = f"camera {camera_id} stream is not available: {type(err).__name__}"
-            raise LiveError(502, msg) from None
-        if player.video is None:
-            if player.audio is not None:
-                player.audio.stop()
-            msg = f"camera {camera_id} stream has no video track"
-            raise LiveError(502, msg)
-        cam = self._cameras[camera_id] = _Camera(player, MediaRelay())
-        return cam
+        pending = self._opening.get(camera_id)
+        if pending is None:  # one opening per camera, however many viewers wait for it
+            pending = self._opening[camera_id] = asyncio.ensure_future(self._open(camera_id, url))
+            pending.add_done_callback(lambda _: self._opening.pop(camera_id, None))
+        return await asyncio.shield(pending)
 
     async def answer(self, camera_id: int, url: str, offer_sdp: str) -> str:
         """SDP answer sending ``camera_id``'s video to the peer that made ``offer_sdp``."""
-        from aiortc import RTCPeerConnection, RTCSessionDescription
-
-        async with self._lock:
-            if self.peers >= self.max_peers:
-                msg = f"live video is at its limit of {self.max_peers} viewers on this server"
-                raise LiveError(503, msg)
-            cam = await self._camera(camera_id, url)
-            pc = RTCPeerConnection(self._config())
-            cam.peers.add(pc)
+        wants_h264 = offers_h264(offer_sdp)
+        if self.peers + len(self._opening) >= self.max_peers:
+            msg = f"live video is at its limit of {self.max_peers} viewers on this server"
+            raise LiveError(503, msg)
+        cam = await self._camera(camera_id, url)
+        if cam.idle is not None:
+            cam.idle.cancel()
+            cam.idle = None
+        if self.peers >= self.max_peers:
+            msg = f"live video is at its limit of {self.max_peers} viewers on this server"
+            raise LiveError(503, msg)
+        passthrough = wants_h264 and cam.feed.codec == "h264"
+        pc = RTCPeerConnection(self._config())
+        track = PacketTrack(cam.feed) if passthrough else DecodedTrack(cam.feed)
+        cam.peers[pc] = ("passthrough" if passthrough else "decode", track)
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
@@ -106,35 +173,42 @@ class LiveRelay:
                 await self._drop(camera_id, pc)
 
         try:
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            if passthrough:  # packets can only be sent in their own codec
+                transceiver.setCodecPreferences(_h264_only())
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-            wants = [t for t in pc.getTransceivers() if t.kind == "video"]
-            if not wants:
-                msg = "the offer has no video media section: offer to receive video"
-                raise LiveError(422, msg)
-            pc.addTrack(cam.relay.subscribe(cam.player.video, buffered=False))
             await pc.setLocalDescription(await pc.createAnswer())
-        except LiveError:
-            await self._drop(camera_id, pc)
-            raise
-        except ValueError as err:  # aiortc rejects unusable SDP with ValueError
+        except (ValueError, InvalidAccessError, OperationError) as err:  # unusable SDP
             await self._drop(camera_id, pc)
             raise LiveError(422, f"invalid SDP offer: {err}") from None
-        sdp: str = pc.localDescription.sdp
-        return sdp
+        except Exception:
+            await self._drop(camera_id, pc)
+            raise
+        answer_sdp: str = pc.localDescription.sdp
+        return answer_sdp
 
     async def _drop(self, camera_id: int, pc: Any) -> None:
-        async with self._lock:
-            cam = self._cameras.get(camera_id)
-            if cam is not None:
-                cam.peers.discard(pc)
-                if not cam.peers:
-                    del self._cameras[camera_id]
-                    if cam.player.video is not None:
-                        cam.player.video.stop()
+        cam = self._cameras.get(camera_id)
+        if cam is not None and pc in cam.peers:
+            _, track = cam.peers.pop(pc)
+            track.stop()
+            if not cam.peers:
+                loop = asyncio.get_running_loop()
+                cam.idle = loop.call_later(self.linger_s, self._retire, camera_id, cam)
         await pc.close()
+
+    def _retire(self, camera_id: int, cam: _Camera) -> None:
+        """Stop reading a camera nobody watches."""
+        if cam.peers or self._cameras.get(camera_id) is not cam:
+            return
+        if cam.idle is not None:
+            cam.idle.cancel()
+        del self._cameras[camera_id]
+        cam.feed.close()
 
     async def close(self) -> None:
         """Close every connection and stop every reader (app shutdown)."""
         for camera_id, cam in list(self._cameras.items()):
             for pc in list(cam.peers):
                 await self._drop(camera_id, pc)
+            self._retire(camera_id, cam)

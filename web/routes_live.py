@@ -21,7 +21,12 @@ def _relay(state: AppState) -> object:
             msg = "live video needs aiortc: pip install 'gtvision[webrtc]'"
             raise ApiError(501, msg) from None
         s = state.settings
-        state.live = LiveRelay(max_peers=s.webrtc_max_peers, ice_servers=s.webrtc_ice_servers)
+        state.live = LiveRelay(
+            max_peers=s.webrtc_max_peers,
+            ice_servers=s.webrtc_ice_servers,
+            local_sources=state.live_sources,
+            linger_s=s.webrtc_linger_s,
+        )
     return state.live
 
 

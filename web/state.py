@@ -63,6 +63,7 @@ class AppState:
     local_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     refreshing: set[str] = field(default_factory=set)
     live: Any = None  # gtvision.web.live.LiveRelay, made on the first live-video request
+    live_sources: dict[int, Path] = field(default_factory=dict)  # camera id -> local file (demo)
 
     def key(self, *parts: object) -> str:
         """A Redis key under ``settings.redis_prefix``."""
@@ -115,10 +116,13 @@ def lifespan_for(
     feed: FeedReaderLike | None = None,
     store: ObjectStoreLike | None = None,
     redis_client: aioredis.Redis | None = None,
+    live_sources: dict[int, Path] | None = None,
 ) -> Any:
     """Lifespan opening the Postgres pool, Redis, store and SSE hub; closing them after.
 
-    ``redis_client`` replaces ``GTV_REDIS_URL`` (``gtvision demo`` passes an in-process one).
+    ``redis_client`` replaces ``GTV_REDIS_URL`` (``gtvision demo`` passes an in-process one);
+    ``live_sources`` maps camera ids to local video files the live relay plays instead of
+    their stream (the demo's sample camera).
     """
     if not settings.database_url:
         msg = "invalid configuration: GTV_DATABASE_URL='': the web API needs PostgreSQL"
@@ -144,6 +148,7 @@ def lifespan_for(
         own_feed = _default_feed(settings) if feed is None else None
         hub = Hub(feed if feed is not None else own_feed)  # type: ignore[arg-type]
         state = AppState(settings, pool, client, tokens, the_store, hub)
+        state.live_sources = dict(live_sources or {})
         from gtvision.web.routes_stream import hub_renderer
 
         hub.render = hub_renderer(state)

@@ -11,12 +11,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 
+from gtvision.sources.testvideo import make_video
 from gtvision.web.auth import Role
 from gtvision.web.live import LiveError, LiveRelay
 from tests.conftest import Publisher
@@ -49,10 +51,16 @@ def _camera(api: Api, url: str, *, enabled: bool = True) -> int:
 class Viewer:
     """A receive-only aiortc peer that counts the decoded frames it gets."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, vp8_only: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTransceiver("video", direction="recvonly")
+        transceiver = self.pc.addTransceiver("video", direction="recvonly")
+        if vp8_only:  # a browser without H.264
+            caps = RTCRtpReceiver.getCapabilities("video")
+            assert caps is not None
+            transceiver.setCodecPreferences([c for c in caps.codecs if c.mimeType == "video/VP8"])
         self.frames: list[tuple[int, int]] = []
+        self.began = time.monotonic()
+        self.first_frame_s: float | None = None
         self.enough = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.pc.on("track", self._on_track)
@@ -61,6 +69,8 @@ class Viewer:
         async def pull() -> None:
             while True:
                 frame = await track.recv()
+                if self.first_frame_s is None:
+                    self.first_frame_s = time.monotonic() - self.began
                 self.frames.append((frame.width, frame.height))
                 if len(self.frames) >= 15:
                     self.enough.set()
@@ -99,6 +109,17 @@ async def _until(check: Callable[[], bool], within_s: float) -> bool:
     return check()
 
 
+def _video_codecs(answer_sdp: str) -> list[str]:
+    """Codec names of the answer's video section, in order."""
+    names = dict(
+        (line.split()[0].split(":")[1], line.split()[1].split("/")[0])
+        for line in answer_sdp.splitlines()
+        if line.startswith("a=rtpmap:")
+    )
+    video = next(line for line in answer_sdp.splitlines() if line.startswith("m=video"))
+    return [names[pt] for pt in video.split()[3:]]
+
+
 async def test_two_viewers_share_one_reader_and_it_stops_after_them(
     api: Api, rtsp_publisher: Callable[..., Publisher]
 ) -> None:
@@ -110,8 +131,11 @@ async def test_two_viewers_share_one_reader_and_it_stops_after_them(
     assert r2.status_code == 200, r2.text
     relay = api.live_relay()
     assert (relay.cameras, relay.peers) == (1, 2)
+    assert relay.modes() == {"passthrough": 2, "decode": 0}  # H.264 offered: no transcoding
+    assert _video_codecs(r1.json()["sdp"])[0] == "H264"
+    relay.linger_s = 0.0
     await asyncio.wait_for(asyncio.gather(one.enough.wait(), two.enough.wait()), 30)
-    assert set(one.frames) == {(640, 360)}
+    assert set(one.frames) == {(640, 360)}  # decoded by the viewers: the packets were valid
     assert set(two.frames) == {(640, 360)}
     with psycopg.connect(api.settings.database_url) as conn:
         rows = conn.execute(
@@ -198,9 +222,54 @@ async def test_operator_page_plays_live_video(
                 " return [v.videoWidth, v.videoHeight, v.currentTime]; }"
             )
             assert size[:2] == [640, 360], size
-            assert api.live_relay().peers == 1
+            assert api.live_relay().modes() == {"passthrough": 1, "decode": 0}
+            api.live_relay().linger_s = 0.0
             await page.click("#live-watch")  # Stop
             await expect(page.locator("#live-video")).to_be_hidden()
             assert await _until(lambda: api.live_relay().cameras == 0, 40)
         finally:
             await browser.close()
+
+
+async def test_vp8_only_viewer_gets_a_transcoded_stream(
+    rtsp_publisher: Callable[..., Publisher],
+) -> None:
+    pub = rtsp_publisher(f"vp8{uuid.uuid4().hex[:6]}", size="320x240", rate=10)
+    relay = LiveRelay(linger_s=0)
+    viewer = Viewer(vp8_only=True)
+    answer = await relay.answer(8, pub.url, (await viewer.offer())["sdp"])
+    assert _video_codecs(answer)[0] == "VP8"
+    assert relay.modes() == {"passthrough": 0, "decode": 1}
+    await viewer.accept({"type": "answer", "sdp": answer})
+    await asyncio.wait_for(viewer.enough.wait(), 30)
+    assert set(viewer.frames) == {(320, 240)}
+    await viewer.close()
+    await relay.close()
+    assert relay.cameras == 0
+
+
+async def test_late_viewer_starts_from_the_kept_gop_of_a_local_file(tmp_path: Path) -> None:
+    """A viewer joining mid-GOP gets a picture at once, not at the next keyframe 20 s later.
+
+    The source is a local MP4 looped in real time (how the demo's camera is watchable): MP4's
+    length-prefixed H.264 must reach the viewers as Annex-B with SPS/PPS on the keyframe.
+    """
+    video = make_video(tmp_path / "gop.mp4", duration=24, size=(320, 240), fps=10, gop=200)
+    relay = LiveRelay(local_sources={9: video}, linger_s=0)
+    first = Viewer()
+    answer = await relay.answer(9, "rtsp://unused.invalid/x", (await first.offer())["sdp"])
+    await first.accept({"type": "answer", "sdp": answer})
+    await asyncio.wait_for(first.enough.wait(), 30)
+    await asyncio.sleep(2.0)  # the feed is now ~3 s into a 20 s GOP
+    late = Viewer()
+    answer = await relay.answer(9, "rtsp://unused.invalid/x", (await late.offer())["sdp"])
+    await late.accept({"type": "answer", "sdp": answer})
+    assert await _until(lambda: late.first_frame_s is not None, 10)
+    assert late.first_frame_s is not None
+    assert late.first_frame_s < 5, late.first_frame_s
+    print(f"late viewer's first frame after {late.first_frame_s:.2f} s")
+    assert relay.modes() == {"passthrough": 2, "decode": 0}
+    assert set(late.frames) == {(320, 240)}
+    await first.close()
+    await late.close()
+    await relay.close()
