@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     presign_ttl_s: int = Field(default=300, ge=10, le=86400)
     rate_limit_per_min: int = Field(default=600, ge=0)
     login_rate_limit_per_min: int = Field(default=10, ge=0)
+    login_ip_rate_limit_per_min: int = Field(default=30, ge=0)
+    login_user_failures_per_hour: int = Field(default=100, ge=0)
+    trusted_proxies: CsvList = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     sse_ping_s: float = Field(default=15.0, gt=0)
     web_workers: int = Field(default=1, ge=1, le=64)
@@ -143,7 +146,9 @@ class Settings(BaseSettings):
     log_file: Path | None = None
     metrics_port: int = Field(default=0, ge=0, le=65535)
 
-    @field_validator("rtsp_urls", "camera_allow_cidrs", "webrtc_ice_servers", mode="before")
+    @field_validator(
+        "rtsp_urls", "camera_allow_cidrs", "webrtc_ice_servers", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -172,7 +177,7 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
-    @field_validator("camera_allow_cidrs")
+    @field_validator("camera_allow_cidrs", "trusted_proxies")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         for cidr in value:

@@ -327,6 +327,7 @@ def _serve(
     import uvicorn
 
     from gtvision.web.app import create_app
+    from gtvision.web.clientip import server_options
 
     app = create_app(settings, feed=feed, store=store, redis_client=_redis_client(settings))
     config = uvicorn.Config(
@@ -336,6 +337,7 @@ def _serve(
         log_level="warning",
         timeout_graceful_shutdown=2,
         lifespan="on",
+        **server_options(),
     )
     server = uvicorn.Server(config)
 

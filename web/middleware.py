@@ -1,21 +1,62 @@
-"""Pure ASGI middleware: body size limit, Prometheus metrics, general rate limit."""
+"""Pure ASGI middleware: client address, body size limit, Prometheus metrics, rate limit."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gtvision import metrics
 from gtvision.web import ratelimit
+from gtvision.web.auth import AuthError
+from gtvision.web.clientip import TrustedProxies, limit_key, parse_ip
 from gtvision.web.problems import problem
 
 log = logging.getLogger(__name__)
 _UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
+_ANY_TOKEN = frozenset({"access", "stream"})
+
+
+class ClientAddress:
+    """Set ``scope["client"]`` (and ``scheme``) from forwarded headers of trusted proxies.
+
+    See :mod:`gtvision.web.clientip`; added only when ``GTV_TRUSTED_PROXIES`` is set.
+    """
+
+    def __init__(self, app: ASGIApp, trusted: Sequence[str]) -> None:
+        self.app = app
+        self.proxies = TrustedProxies(trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        client = scope.get("client")
+        if (
+            scope["type"] not in ("http", "websocket")
+            or not client
+            or not self.proxies.trusts(parse_ip(client[0]))
+        ):
+            await self.app(scope, receive, send)
+            return
+        forwarded, proto = [], b""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-forwarded-for":
+                forwarded.append(value)
+            elif name == b"x-forwarded-proto":
+                proto = value.strip().lower()
+        scope = dict(scope)
+        scope["client"] = (self.proxies.client(client[0], forwarded), client[1])
+        if proto in (b"http", b"https"):
+            secure = proto == b"https"
+            if scope["type"] == "websocket":
+                scope["scheme"] = "wss" if secure else "ws"
+            else:
+                scope["scheme"] = "https" if secure else "http"
+        await self.app(scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -108,9 +149,12 @@ class Metrics:
 
 
 class RateLimit:
-    """Sliding one-minute window in Redis per bearer token (or client IP): 429 + Retry-After.
+    """Sliding one-minute window in Redis per caller: 429 + Retry-After.
 
-    ``per_min <= 0`` disables it. Redis errors fail open (logged): availability first.
+    The caller is the user of a valid token (header ``Authorization: Bearer``, any spelling of
+    the scheme, or a stream token in ``?token=``), else the client address (IPv6 by /64): junk
+    or missing tokens all count against their address. ``per_min <= 0`` disables it. Redis
+    errors fail open (logged): availability first.
     """
 
     def __init__(self, app: ASGIApp, per_min: int) -> None:
@@ -126,16 +170,9 @@ class RateLimit:
         if state is None:
             await self.app(scope, receive, send)
             return
-        who = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                who = "t" + hashlib.sha256(value).hexdigest()[:32]
-                break
-        if not who:
-            client = scope.get("client")
-            who = "ip" + (client[0] if client else "?")
+        key = ratelimit.base(state.settings.redis_prefix, "api", caller(scope, state.tokens))
         try:
-            verdict = await ratelimit.hit(state.redis, [state.key("rl", who)], self.per_min)
+            verdict = await ratelimit.hit(state.redis, [key], self.per_min)
         except RedisError:
             log.warning("rate limit check failed (Redis); letting the request through")
             verdict = ratelimit.Verdict(limited=False, retry_after_s=0)
@@ -145,3 +182,23 @@ class RateLimit:
             await problem(429, detail, headers={"Retry-After": str(retry)})(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def caller(scope: Scope, tokens: Any) -> str:
+    """``u<user id>`` for a request bearing a valid token, else ``ip:<address or /64>``."""
+    token = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, rest = value.decode("latin-1").partition(" ")
+            token = rest.strip() if scheme.lower() == "bearer" else ""
+            break
+    if not token and b"token=" in scope.get("query_string", b""):
+        query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+        token = query.get("token", "")
+    if token:
+        try:
+            return f"u{tokens.verify(token, _ANY_TOKEN).user_id}"
+        except AuthError:
+            pass
+    client = scope.get("client")
+    return "ip:" + limit_key(client[0] if client else "")

@@ -10,6 +10,7 @@ cross-site form cannot send (CSRF protection beside SameSite).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from gtvision.web.auth import (
     used_key,
     verify_password,
 )
+from gtvision.web.clientip import limit_key
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import LoginIn, RefreshIn
@@ -40,16 +42,62 @@ COOKIE_PATH = "/auth"
 CLIENT_HEADER = "x-gtv-client"
 
 
+KNOWN_ADDRESS_TTL_S = 30 * 24 * 3600
+
+
+def _user_tag(username: str) -> str:
+    """A username as it appears in limit keys (hashed: no user text in key names)."""
+    return hashlib.sha256(username.encode()).hexdigest()[:24]
+
+
+def _refuse(detail: str, retry: int) -> ApiError:
+    return ApiError(429, f"{detail}; retry in {retry} s", headers={"Retry-After": str(retry)})
+
+
 async def _limit_login(state: AppState, ip: str, username: str) -> None:
-    per_min = state.settings.login_rate_limit_per_min
-    if per_min <= 0:
+    """Login limits that keep guessing expensive without locking the owner out.
+
+    * ``GTV_LOGIN_RATE_LIMIT_PER_MIN`` attempts per (username, client address);
+    * ``GTV_LOGIN_IP_RATE_LIMIT_PER_MIN`` attempts per client address, all usernames;
+    * ``GTV_LOGIN_USER_FAILURES_PER_HOUR`` failed attempts per username from all addresses:
+      past it, only addresses the user logged in from in the last 30 days may try.
+    """
+    s, redis, prefix = state.settings, state.redis, state.settings.redis_prefix
+    who, user = limit_key(ip), _user_tag(username)
+    for per_min, kind, ident, what in (
+        (s.login_rate_limit_per_min, "login", f"{user}:{who}", "for this user from this address"),
+        (s.login_ip_rate_limit_per_min, "login-ip", who, "from this address"),
+    ):
+        if per_min > 0:
+            verdict = await ratelimit.hit(redis, [ratelimit.base(prefix, kind, ident)], per_min)
+            if verdict.limited:
+                detail = f"too many login attempts {what} (limit {per_min}/min)"
+                raise _refuse(detail, verdict.retry_after_s)
+    budget = s.login_user_failures_per_hour
+    if budget > 0:
+        fails = ratelimit.base(prefix, "login-fail", user)
+        verdict = await ratelimit.peek(redis, fails, budget, window_s=3600)
+        if verdict.limited and not await redis.exists(_known_key(prefix, user, who)):
+            detail = f"too many failed logins for {username!r}; new addresses must wait"
+            raise _refuse(detail, verdict.retry_after_s)
+
+
+def _known_key(prefix: str, user: str, who: str) -> str:
+    return f"{prefix}{{login-known:{user}}}:{who}"
+
+
+async def _login_result(state: AppState, ip: str, username: str, good: bool) -> None:
+    """Count a failure against the username, or remember the address of a success."""
+    budget = state.settings.login_user_failures_per_hour
+    if budget <= 0:
         return
-    keys = [state.key("rl-login", "ip", ip), state.key("rl-login", "u", username)]
-    verdict = await ratelimit.hit(state.redis, keys, per_min)
-    if verdict.limited:
-        retry = verdict.retry_after_s
-        detail = f"too many login attempts (limit {per_min}/min); retry in {retry} s"
-        raise ApiError(429, detail, headers={"Retry-After": str(retry)})
+    prefix, user = state.settings.redis_prefix, _user_tag(username)
+    if good:
+        key = _known_key(prefix, user, limit_key(ip))
+        await state.redis.set(key, 1, ex=KNOWN_ADDRESS_TTL_S)
+    else:
+        fails = ratelimit.base(prefix, "login-fail", user)
+        await ratelimit.hit(state.redis, [fails], budget, window_s=3600)
 
 
 def _set_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
@@ -146,6 +194,7 @@ async def login(call: Call) -> Response:
         cur = await conn.execute(_USER_SQL + "username = %s", (body.username,))
         row = await cur.fetchone()
         good = verify_password(row["password_hash"] if row else None, body.password)
+        await _login_result(call.state, call.ip, body.username, good and row is not None)
         if row is None or not good or row["disabled"]:
             await audit(conn, None, "login.failed", body.username, call.ip, username=body.username)
             await conn.commit()

@@ -54,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     metrics_dir(port, workers)  # before the imports below pull in prometheus_client
     import uvicorn
 
+    from gtvision.web.clientip import server_options
     from gtvision.web.state import jwt_secret
 
     jwt_secret(settings)  # fail fast, and create the demo secret once before workers start
@@ -65,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=args.access_log,
+        **server_options(),
     )
     return 0
 

@@ -28,6 +28,7 @@ from gtvision.sinks.objects import LocalObjectStore
 from gtvision.sinks.postgres import EventWriter, open_pool
 from gtvision.web.app import create_app
 from gtvision.web.auth import Principal, Role, TokenIssuer, hash_password
+from gtvision.web.clientip import server_options
 from tests.conftest import RedisTarget, free_port
 
 SECRET = "test-secret-" + "x" * 60
@@ -59,6 +60,8 @@ def make_settings(pg_dsn: str, redis_target: RedisTarget, tmp: Path, **kw: Any) 
         "data_dir": tmp,
         "rate_limit_per_min": 0,
         "login_rate_limit_per_min": 0,
+        "login_ip_rate_limit_per_min": 0,
+        "login_user_failures_per_hour": 0,
         "camera_allow_cidrs": ["10.0.0.0/8", "192.168.0.0/16"],
         "sse_ping_s": 1.0,
         "db_pool_size": 4,
@@ -206,7 +209,9 @@ async def api(
 async def serve(app: Any) -> AsyncIterator[str]:
     """Run ``app`` under uvicorn on a free loopback port in this loop; yield its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **server_options()
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
