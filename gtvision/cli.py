@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
 from gtvision import __version__
-from gtvision.config import ConfigError
+from gtvision.config import ConfigError, load_settings
 
 COMMANDS: tuple[str, ...] = (
     "gtvision.commands.config",
@@ -44,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging() -> None:
+    """``GTV_LOG_LEVEL``/``GTV_LOG_FORMAT``/``GTV_LOG_FILE``; defaults when they are invalid.
+
+    An invalid configuration is reported by the command itself (exit 2, one line).
+    """
+    from gtvision import logs
+
+    try:
+        settings = load_settings()
+    except ConfigError:
+        logs.setup()
+        return
+    logs.setup(settings.log_level, settings.log_format, settings.log_file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gtvision`` script."""
     parser = build_parser()
@@ -51,9 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _setup_logging()
     try:
         code: int = args.func(args)
     except ConfigError as err:

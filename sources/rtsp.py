@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from gtvision import metrics
+from gtvision import logs, metrics
 from gtvision.events import CameraEvent, Frame
 from gtvision.sinks.backoff import Backoff
 from gtvision.sinks.clips import RINGS
@@ -152,6 +152,8 @@ class CameraReader:
         self._last_reason = reason
 
     def _run(self) -> None:
+        logs.CAMERA_ID.set(self.spec.camera_id)  # this thread's log lines name the camera
+        logs.CITY_ID.set(self.spec.city_id)
         first = True
         while not self._stop.is_set():
             if not first:

@@ -21,6 +21,11 @@ RTSP fixture API (stable; sources tests depend on it):
   copied, anything else is encoded with libx264).
 * Every publisher is killed at the end of the test that started it.
 
+Logs: every ``gtvision`` process of the run appends its JSON log lines to one session file
+(:data:`SESSION_LOG`; subprocesses get ``GTV_LOG_FILE``, the pytest process a handler at INFO).
+At the end :func:`tests.logscan.check_session_log` scans it: a secret in any log line, or a line
+that is not a JSON object with the documented keys, fails the run.
+
 A fixture whose service cannot start fails with a message naming what is missing; nothing is
 skipped silently. ``GTV_TEST_PG_ADMIN``, ``GTV_TEST_REDIS`` and ``GTV_TEST_AMQP_HOST`` override
 the defaults.
@@ -28,12 +33,14 @@ the defaults.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -52,6 +59,59 @@ PG_ADMIN = os.environ.get("GTV_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:
 REDIS_BASE = os.environ.get("GTV_TEST_REDIS", "redis://127.0.0.1:6379/0")
 AMQP_HOST = os.environ.get("GTV_TEST_AMQP_HOST", "127.0.0.1:5672")
 SESSION_TAG = uuid.uuid4().hex[:10]
+SESSION_LOG = Path(tempfile.gettempdir()) / f"gtvision-test-{SESSION_TAG}.log.jsonl"
+_REAL_POPEN = subprocess.Popen
+
+
+class _LoggedPopen(_REAL_POPEN):  # type: ignore[type-arg]
+    """``subprocess.Popen`` whose children append their gtvision logs to :data:`SESSION_LOG`."""
+
+    def __init__(self, args: Any, *rest: Any, env: Any = None, **kw: Any) -> None:
+        env = dict(os.environ if env is None else env)
+        env.setdefault("GTV_LOG_FILE", str(SESSION_LOG))
+        super().__init__(args, *rest, env=env, **kw)  # type: ignore[call-overload]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Send every log of the run to the session log (this process and gtvision children)."""
+    from gtvision.logs import AppendHandler
+
+    subprocess.Popen = _LoggedPopen  # type: ignore[misc]
+    handler = AppendHandler(SESSION_LOG)
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    config.stash[_LOG_HANDLER] = handler
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when any log line of it leaked a secret or is not well-formed JSON."""
+    from tests.logscan import check_session_log
+
+    handler = session.config.stash.get(_LOG_HANDLER, None)
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    subprocess.Popen = _REAL_POPEN  # type: ignore[misc]
+    findings = check_session_log(SESSION_LOG)
+    if not findings:
+        SESSION_LOG.unlink(missing_ok=True)
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"log scan: {len(findings)} problem(s) in {SESSION_LOG} (kept):"]
+    lines += [f"  {f}" for f in findings[:50]]
+    if reporter is not None:
+        reporter.write_sep("=", "log scan failed", red=True)
+        for line in lines:
+            reporter.write_line(line)
+    else:
+        print("\n".join(lines))
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_LOG_HANDLER = pytest.StashKey[logging.Handler]()
 
 
 def _dev_data() -> Path:

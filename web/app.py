@@ -29,7 +29,7 @@ from gtvision.web import (
     routes_ui,
 )
 from gtvision.web.hub import FeedReaderLike
-from gtvision.web.middleware import BodyLimit, ClientAddress, Metrics, RateLimit
+from gtvision.web.middleware import BodyLimit, ClientAddress, Metrics, RateLimit, RequestContext
 from gtvision.web.problems import (
     ApiError,
     api_error_handler,
@@ -74,6 +74,7 @@ def create_app(
     app = Starlette(
         routes=ROUTES,
         middleware=[
+            Middleware(RequestContext),
             *(
                 [Middleware(ClientAddress, trusted=settings.trusted_proxies)]
                 if settings.trusted_proxies

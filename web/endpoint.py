@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gtvision import logs
 from gtvision.web.auth import AuthError, Perm, Principal
 from gtvision.web.problems import ApiError, validation_problem
 
@@ -112,6 +113,21 @@ def _query_dict(request: Request) -> dict[str, Any]:
     return {k: v for k, v in request.query_params.items() if k != "token"}
 
 
+def _log_context(request: Request, who: Principal | None) -> None:
+    """City of the caller and camera/event ids of the path for the request's log lines.
+
+    Set in the request's context, which the ``RequestContext`` middleware resets at its end.
+    """
+    params = request.path_params
+    if who is not None and who.city_id is not None:
+        logs.CITY_ID.set(who.city_id)
+    if isinstance(params.get("camera_id"), int):
+        logs.CAMERA_ID.set(params["camera_id"])
+    event = params.get("event_id")
+    if event is not None:
+        logs.EVENT_ID.set(str(event))
+
+
 def endpoint(
     perm: Perm | None,
     summary: str,
@@ -148,6 +164,7 @@ def endpoint(
                 except ValidationError as err:
                     return validation_problem(err, "body", request.url.path)
             call = Call(request, who, state, body_model, query_model)
+            _log_context(request, who)
             return await handler(call)
 
         run.gtv_spec = spec  # type: ignore[attr-defined]

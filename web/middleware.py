@@ -1,9 +1,11 @@
-"""Pure ASGI middleware: client address, body size limit, Prometheus metrics, rate limit."""
+"""Pure ASGI middleware: request context, client address, body size limit, metrics, rate limit."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -11,7 +13,7 @@ from urllib.parse import parse_qsl
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gtvision import metrics
+from gtvision import logs, metrics
 from gtvision.web import ratelimit
 from gtvision.web.auth import AuthError
 from gtvision.web.clientip import TrustedProxies, limit_key, parse_ip
@@ -57,6 +59,43 @@ class ClientAddress:
             else:
                 scope["scheme"] = "https" if secure else "http"
         await self.app(scope, receive, send)
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestContext:
+    """Request id for logs and the ``X-Request-ID`` response header; fresh log context.
+
+    A sane incoming ``X-Request-ID`` (1–128 of ``A-Za-z0-9._:-``, e.g. set by HAProxy) is kept,
+    anything else is replaced by a random one. City/camera/event ids set later in the request
+    (``@endpoint``) are cleared when it ends, so keep-alive requests never inherit them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                text = value.decode("latin-1")
+                rid = text if _REQUEST_ID.fullmatch(text) else ""
+                break
+        rid = rid or uuid.uuid4().hex
+        raw = rid.encode()
+
+        async def tagged(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                msg["headers"] = [*msg.get("headers", ()), (b"x-request-id", raw)]
+            await send(msg)
+
+        with logs.bound(request_id=rid, city_id=None, camera_id=None, event_id=None):
+            await self.app(scope, receive, tagged)
 
 
 class _TooLarge(Exception):

@@ -54,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     metrics_dir(port, workers)  # before the imports below pull in prometheus_client
     import uvicorn
 
+    from gtvision import logs
     from gtvision.web.clientip import server_options
     from gtvision.web.state import jwt_secret
 
@@ -65,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=logs.uvicorn_config(settings.log_level, settings.log_format, settings.log_file),
         access_log=args.access_log,
         **server_options(),
     )

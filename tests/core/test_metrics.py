@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gtvision import metrics
-from tests.conftest import RedisTarget, free_port
+from tests.conftest import RedisTarget, free_port, interrupt
 
 ROOT = Path(__file__).resolve().parents[2]
 GTV = [sys.executable, "-m", "gtvision.cli"]
@@ -79,15 +78,6 @@ def _start_serve(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
     pytest.fail(f"gtvision serve --workers {workers} did not get ready on port {port}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def test_serve_empties_the_multiprocess_dir_before_workers_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,4 +138,4 @@ def test_serve_with_two_workers_sums_every_worker(
             build = _samples(text, "gtvision_build_info")
             assert build, "gtvision_build_info missing"
         finally:
-            _stop(proc)
+            interrupt(proc, 20)
