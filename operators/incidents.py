@@ -5,10 +5,11 @@ closes when no motion was seen for ``gap``. Each closed window becomes one
 :class:`~gtvision.events.MotionIncident` (start and end = first and last moving frame, peak
 score, union box, frame count). Only :class:`MotionResult` values cross workers here.
 
-Clocks: ``replay=True`` uses event time only (the watermark is the latest frame time, windows close
-on later frames or at the end of the file), so a replay gives the same incidents however fast
-it runs. Live flows let the watermark also advance with the wall clock, so an incident closes
-``gap + wait`` after its last motion even when the camera goes quiet.
+Clocks (:mod:`gtvision.operators.clocks`): ``replay=True`` uses event time only (the watermark is
+the latest frame time, windows close on later frames or at the end of the file), so a replay
+gives the same incidents however fast it runs. Live flows let the watermark also advance with
+the wall clock, so an incident closes ``gap + wait`` after its last motion even when the camera
+goes quiet; the step sleeps until then (no busy re-activation while an incident is open).
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _POLL_MS = 20  # idle poll period of a shard (each Bytewax wake-up costs CPU)
+_EMPTY_POLL_MS = 250  # poll period of a shard without cameras (the camera table is polled in s)
 
 
 def camera_event(spec: CameraSpec, kind: str, reason: str = "", detail: str = "") -> CameraEvent:
@@ -319,7 +320,8 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, object]):
 
     def next_awake(self) -> datetime | None:
         if self._empty:
-            return datetime.now(UTC) + timedelta(milliseconds=_POLL_MS)
+            period = _POLL_MS if self._readers else _EMPTY_POLL_MS
+            return datetime.now(UTC) + timedelta(milliseconds=period)
         return None
 
     def snapshot(self) -> object:
