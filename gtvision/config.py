@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str = ""
     redis_prefix: str = "gtv:"
+    redis_cluster: bool = False
     amqp_url: str = ""
     amqp_exchange: str = "gtvision.events"
     s3_endpoint: str = ""
@@ -168,6 +169,13 @@ class Settings(BaseSettings):
             msg = "expected a redis:// URL"
             raise ValueError(msg)
         return value
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _redis_prefix(cls, value: str) -> str:
+        from gtvision.redis_keys import check_prefix
+
+        return check_prefix(value)
 
     @field_validator("amqp_url")
     @classmethod

@@ -72,15 +72,33 @@ def check_postgres(url: str, timeout: float) -> Check:
     return Check("PostgreSQL", target, "OK", f"schema {have}")
 
 
-def check_redis(url: str, timeout: float) -> Check:
-    """PING the server."""
+def check_redis(url: str, timeout: float, *, cluster: bool = False) -> Check:
+    """PING the server; with ``cluster``, also that the Redis Cluster serves every slot."""
     import redis
 
     target = mask_url(url)
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, decode_responses=True
+    )
     try:
         client.ping()
         version = client.info("server").get("redis_version", "?")
+        enabled = str(client.info("cluster").get("cluster_enabled", 0)) == "1"
+        if enabled != cluster:
+            want = "a Redis Cluster node" if cluster else "a single server"
+            have = "a Redis Cluster node" if enabled else "a single server"
+            fix = "true" if enabled else "false"
+            reason = f"GTV_REDIS_CLUSTER expects {want}, server is {have}: set it to {fix}"
+            return Check("Redis", target, "FAILED", reason)
+        if cluster:
+            reply = client.cluster("info")
+            info = {str(k): str(v) for k, v in reply.items()} if isinstance(reply, dict) else {}
+            if info.get("cluster_state") != "ok":
+                ok_slots = info.get("cluster_slots_ok", "?")
+                reason = f"cluster_state {info.get('cluster_state')}, {ok_slots}/16384 slots ok"
+                return Check("Redis", target, "FAILED", reason)
+            masters = info.get("cluster_size", "?")
+            return Check("Redis", target, "OK", f"cluster ok, {masters} masters, version {version}")
     except redis.RedisError as err:
         return Check("Redis", target, "FAILED", _reason(err, url))
     finally:
@@ -193,7 +211,7 @@ def run_checks(settings: Settings, timeout: float = 5.0) -> list[Check]:
 
     db, rd, mq = settings.database_url, settings.redis_url, settings.amqp_url
     add("PostgreSQL", partial(check_postgres, db, timeout) if db else None)
-    add("Redis", partial(check_redis, rd, timeout) if rd else None)
+    add("Redis", partial(check_redis, rd, timeout, cluster=settings.redis_cluster) if rd else None)
     add("RabbitMQ", partial(check_amqp, mq, timeout) if mq else None)
     add("S3", partial(check_s3, settings, timeout) if settings.s3_endpoint else None)
     sources = [("RTSP", url) for url in settings.rtsp_urls]

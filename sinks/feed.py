@@ -1,11 +1,14 @@
 """Live event feed for the SSE endpoints: one Redis Stream per city (or an in-process twin).
 
-Stream key ``f"{prefix}events:{city_id}"``; each entry has the fields ``id`` (event id), ``type``,
-``camera_id`` and ``json`` (event JSON without crop bytes). Entry ids are ``"<ms>-<seq>"``.
+Stream key ``rkey(prefix, "c<city>", "events")`` (``gtv:{c12}:events``); each entry has the fields
+``id`` (event id), ``type``, ``camera_id`` and ``json`` (event JSON without crop bytes). Entry ids
+are ``"<ms>-<seq>"``.
 
 Publishing is idempotent per event id: :class:`RedisFeed` runs ``XADD`` inside a Lua script that
-first looks up ``f"{prefix}feedid:{event_id}"`` (kept ``dedupe_ttl_s``), so re-publishing a
+first looks up ``gtv:{c12}:feedid:<event id>`` (kept ``dedupe_ttl_s``), so re-publishing a
 re-emitted event returns the stream id it already has instead of appending a duplicate entry.
+A batch is one script call per city. The stream and the dedupe keys carry the city's hash tag,
+so the script's keys sit in one slot of a Redis Cluster (``GTV_REDIS_CLUSTER``).
 :class:`MemoryFeed` keeps the same map in memory.
 
 Readers ask for entries strictly after a stream id (SSE ``Last-Event-ID``); ``"0"``/``"0-0"`` reads
@@ -20,26 +23,35 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
-import redis.asyncio as aioredis
 
 from gtvision.config import Settings
 from gtvision.events import EventBase
+from gtvision.redis_keys import AsyncRedis, city_tag, connect, connect_async, rkey
 from gtvision.sinks.outbox import event_json
 
 DEFAULT_MAXLEN = 100_000
 DEFAULT_DEDUPE_TTL_S = 7 * 24 * 3600
 
+# KEYS[1]: the city's stream; KEYS[1+i]: dedupe key of event i. ARGV[1]: MAXLEN, ARGV[2]: TTL,
+# then id, type, camera_id, json of each event. Returns the stream id of every event, in order.
 _PUBLISH_LUA = """
-local sid = redis.call('GET', KEYS[2])
-if sid then return sid end
-sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-                 'id', ARGV[2], 'type', ARGV[3], 'camera_id', ARGV[4], 'json', ARGV[5])
-redis.call('SET', KEYS[2], sid, 'EX', ARGV[6])
-return sid
+local out = {}
+for i = 2, #KEYS do
+  local sid = redis.call('GET', KEYS[i])
+  if not sid then
+    local a = 2 + (i - 2) * 4
+    sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'id', ARGV[a + 1],
+                     'type', ARGV[a + 2], 'camera_id', ARGV[a + 3], 'json', ARGV[a + 4])
+    redis.call('SET', KEYS[i], sid, 'EX', ARGV[2])
+  end
+  out[#out + 1] = sid
+end
+return out
 """
 
 
@@ -94,7 +106,12 @@ def parse_stream_id(value: str) -> tuple[int, int]:
 
 def stream_key(prefix: str, city_id: int) -> str:
     """Redis key of the stream of ``city_id``."""
-    return f"{prefix}events:{city_id}"
+    return rkey(prefix, city_tag(city_id), "events")
+
+
+def dedupe_key(prefix: str, city_id: int, event_id: str) -> str:
+    """Redis key remembering the stream id of a published event (same slot as the stream)."""
+    return rkey(prefix, city_tag(city_id), "feedid", event_id)
 
 
 def _item(stream_id: str, fields: dict[str, str]) -> FeedItem:
@@ -108,7 +125,10 @@ def _item(stream_id: str, fields: dict[str, str]) -> FeedItem:
 
 
 class RedisFeed:
-    """Feed on Redis Streams: synchronous publish (flow thread), asynchronous read (web loop)."""
+    """Feed on Redis Streams: synchronous publish (flow thread), asynchronous read (web loop).
+
+    ``cluster``: ``url`` names one node of a Redis Cluster.
+    """
 
     def __init__(
         self,
@@ -117,43 +137,42 @@ class RedisFeed:
         *,
         maxlen: int = DEFAULT_MAXLEN,
         dedupe_ttl_s: int = DEFAULT_DEDUPE_TTL_S,
+        cluster: bool = False,
     ) -> None:
         self._url = url
         self._prefix = prefix
         self._maxlen = maxlen
         self._ttl = dedupe_ttl_s
-        self._sync = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+        self._cluster = cluster
+        self._sync = connect(url, cluster=cluster, socket_timeout=10)
         self._script = self._sync.register_script(_PUBLISH_LUA)
-        self._async: aioredis.Redis | None = None
-
-    def _call(self, event: EventBase) -> tuple[list[str], list[Any]]:
-        keys = [stream_key(self._prefix, event.city_id), f"{self._prefix}feedid:{event.id}"]
-        args: list[Any] = [
-            self._maxlen,
-            event.id,
-            event.type,
-            event.camera_id,
-            event_json(event),
-            self._ttl,
-        ]
-        return keys, args
+        self._async: AsyncRedis | None = None
 
     def publish(self, event: EventBase) -> str:
         """Append ``event`` to its city's stream once; return the entry id."""
-        keys, args = self._call(event)
-        return str(self._script(keys=keys, args=args))
+        return self.publish_many([event])[0]
 
-    def publish_many(self, events: list[EventBase]) -> list[str]:
-        """``publish`` for a batch in one round trip (pipelined script calls)."""
-        pipe = self._sync.pipeline(transaction=False)
-        for event in events:
-            keys, args = self._call(event)
-            self._script(keys=keys, args=args, client=pipe)
-        return [str(sid) for sid in pipe.execute()]
+    def publish_many(self, events: Sequence[EventBase]) -> list[str]:
+        """``publish`` for a batch: one script call per city, ids returned in input order."""
+        by_city: dict[int, list[int]] = {}
+        for i, event in enumerate(events):
+            by_city.setdefault(event.city_id, []).append(i)
+        out = [""] * len(events)
+        for city, indexes in by_city.items():
+            keys = [stream_key(self._prefix, city)]
+            args: list[Any] = [self._maxlen, self._ttl]
+            for i in indexes:
+                event = events[i]
+                keys.append(dedupe_key(self._prefix, city, event.id))
+                args += [event.id, event.type, event.camera_id, event_json(event)]
+            sids: Any = self._script(keys=keys, args=args)
+            for i, sid in zip(indexes, sids, strict=True):
+                out[i] = str(sid)
+        return out
 
-    def _client(self) -> aioredis.Redis:
+    def _client(self) -> AsyncRedis:
         if self._async is None:
-            self._async = aioredis.Redis.from_url(self._url, decode_responses=True)
+            self._async = connect_async(self._url, cluster=self._cluster)
         return self._async
 
     async def read(self, city_id: int, after: str, block_ms: int, count: int) -> list[FeedItem]:
@@ -270,7 +289,7 @@ class MemoryFeed:
                 loop.call_soon_threadsafe(flag.set)
         return text
 
-    def publish_many(self, events: list[EventBase]) -> list[str]:
+    def publish_many(self, events: Sequence[EventBase]) -> list[str]:
         """``publish`` for a batch."""
         return [self.publish(e) for e in events]
 
@@ -348,6 +367,9 @@ def make_feed(settings: Settings) -> RedisFeed | MemoryFeed:
     """``RedisFeed`` when ``settings.redis_url`` is set, else an in-process ``MemoryFeed``."""
     if settings.redis_url:
         return RedisFeed(
-            settings.redis_url, settings.redis_prefix, maxlen=settings.redis_stream_maxlen
+            settings.redis_url,
+            settings.redis_prefix,
+            maxlen=settings.redis_stream_maxlen,
+            cluster=settings.redis_cluster,
         )
     return MemoryFeed(maxlen=settings.redis_stream_maxlen)

@@ -54,6 +54,11 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     PoolTimeout,
     redis.ConnectionError,
     redis.TimeoutError,
+    # Redis Cluster fail-over: the slot's master is gone until a replica is promoted
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.ReadOnlyError,
     HTTPError,
     ConnectionError,
     TimeoutError,

@@ -227,11 +227,11 @@ class Purger:
 
 def purger_from_settings(settings: Settings) -> Purger:
     """A purger on ``GTV_DATABASE_URL``, the configured object store and Redis feed."""
-    from gtvision.sinks.feed import RedisFeed
+    from gtvision.sinks.feed import make_feed
     from gtvision.sinks.objects import make_store
 
     if not settings.database_url:
         msg = "invalid configuration: GTV_DATABASE_URL='': retention needs the database"
         raise ConfigError(msg)
-    feed = RedisFeed(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    feed = make_feed(settings) if settings.redis_url else None
     return Purger(settings.database_url, make_store(settings), feed)

@@ -6,7 +6,6 @@ import gc
 from pathlib import Path
 
 import psycopg
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,6 +13,7 @@ from starlette.routing import BaseRoute
 
 from gtvision import metrics
 from gtvision.config import Settings, load_settings
+from gtvision.redis_keys import AsyncRedis
 from gtvision.web import (
     routes_admin,
     routes_alerts,
@@ -60,7 +60,7 @@ def create_app(
     *,
     feed: FeedReaderLike | None = None,
     store: ObjectStoreLike | None = None,
-    redis_client: aioredis.Redis | None = None,
+    redis_client: AsyncRedis | None = None,
     live_sources: dict[int, Path] | None = None,
 ) -> Starlette:
     """The API app; ``feed``/``store``/``redis_client`` default to what ``settings`` configure.

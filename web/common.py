@@ -12,6 +12,7 @@ from pydantic_core import to_json
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
+from gtvision.redis_keys import city_tag
 from gtvision.web.auth import Principal
 from gtvision.web.endpoint import Call
 from gtvision.web.problems import not_found
@@ -63,7 +64,7 @@ async def audit(
 
 def cache_key(state: AppState, kind: str, city: int | None) -> str:
     """Key of a cached list (``cameras`` / ``hotlists``) of one city (or ``all``)."""
-    return state.key("cache", kind, "all" if city is None else city)
+    return state.key(city_tag(city), "cache", kind)
 
 
 async def cache_get(state: AppState, kind: str, city: int | None) -> str | None:
@@ -106,12 +107,12 @@ async def cache_drop(state: AppState, kind: str, city: int) -> None:
     """Invalidate the city's list and the cross-city list after a change.
 
     Redis (shared by every worker) is cleared at once; other worker processes may serve
-    their local copy for at most ``LOCAL_TTL_S`` more.
+    their local copy for at most ``LOCAL_TTL_S`` more. The two keys have different hash tags
+    (city / all), so they are deleted one by one (a Redis Cluster refuses a cross-slot DEL).
     """
-    keys = [cache_key(state, kind, city), cache_key(state, kind, None)]
-    for key in keys:
+    for key in (cache_key(state, kind, city), cache_key(state, kind, None)):
         state.local_cache.pop(key, None)
-    await state.redis.delete(*keys)
+        await state.redis.delete(key)
 
 
 async def scoped_rows(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from gtvision.redis_keys import AsyncRedis
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def _window(now: float | None, window_s: int) -> tuple[float, int, float]:
 
 
 async def hit(
-    redis: Redis,
+    redis: AsyncRedis,
     bases: Sequence[str],
     per_window: int,
     now: float | None = None,
@@ -65,7 +65,7 @@ async def hit(
 
 
 async def peek(
-    redis: Redis, key_base: str, per_window: int, now: float | None = None, *, window_s: int = 60
+    redis: AsyncRedis, key_base: str, per_window: int, now: float | None = None, *, window_s: int = 60
 ) -> Verdict:
     """Whether ``key_base`` is already at its limit, without counting a hit."""
     now, window, elapsed = _window(now, window_s)

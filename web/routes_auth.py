@@ -139,9 +139,11 @@ async def _tokens(
     rttl = state.settings.refresh_ttl_s
     prefix = state.settings.redis_prefix
     family = family or uuid.uuid4().hex
-    async with state.redis.pipeline(transaction=True) as pipe:
-        pipe.set(refresh_key(prefix, refresh), f"{who.user_id}:{family}", ex=rttl)
+    # not a MULTI: the two keys may sit on different Redis Cluster nodes, and a half-done pair
+    # is harmless (a family without token expires; a token without family is refused)
+    async with state.redis.pipeline(transaction=False) as pipe:
         pipe.set(family_key(prefix, family), who.user_id, ex=rttl)
+        pipe.set(refresh_key(prefix, refresh), f"{who.user_id}:{family}", ex=rttl)
         await pipe.execute()
     body: dict[str, object] = {
         "access_token": access,

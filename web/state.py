@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
 from gtvision.config import ConfigError, Settings
+from gtvision.redis_keys import AsyncRedis, connect_async, rkey
 from gtvision.web.auth import TokenIssuer
 from gtvision.web.hub import FeedReaderLike, Hub
 
@@ -56,7 +56,7 @@ class AppState:
 
     settings: Settings
     pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]]
-    redis: aioredis.Redis
+    redis: AsyncRedis
     tokens: TokenIssuer
     store: ObjectStoreLike | None
     hub: Hub
@@ -65,9 +65,9 @@ class AppState:
     live: Any = None  # gtvision.web.live.LiveRelay, made on the first live-video request
     live_sources: dict[int, Path] = field(default_factory=dict)  # camera id -> local file (demo)
 
-    def key(self, *parts: object) -> str:
-        """A Redis key under ``settings.redis_prefix``."""
-        return self.settings.redis_prefix + ":".join(str(p) for p in parts)
+    def key(self, tag: object, *parts: object) -> str:
+        """A Redis key under ``settings.redis_prefix`` with hash tag ``tag`` (``redis_keys``)."""
+        return rkey(self.settings.redis_prefix, tag, *parts)
 
 
 def jwt_secret(settings: Settings) -> bytes:
@@ -115,7 +115,7 @@ def lifespan_for(
     *,
     feed: FeedReaderLike | None = None,
     store: ObjectStoreLike | None = None,
-    redis_client: aioredis.Redis | None = None,
+    redis_client: AsyncRedis | None = None,
     live_sources: dict[int, Path] | None = None,
 ) -> Any:
     """Lifespan opening the Postgres pool, Redis, store and SSE hub; closing them after.
@@ -142,7 +142,7 @@ def lifespan_for(
             open=False,
         )
         await pool.open(wait=True, timeout=30)
-        client = redis_client or aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        client = redis_client or connect_async(settings.redis_url, cluster=settings.redis_cluster)
         tokens = TokenIssuer(jwt_secret(settings), settings.jwt_ttl_s, settings.stream_token_ttl_s)
         the_store = store if store is not None else _default_store(settings)
         own_feed = _default_feed(settings) if feed is None else None

@@ -160,3 +160,123 @@ class PrivatePostgres:
                 time.sleep(0.5)
         upgrade(self.dsn)
         return self.dsn
+
+
+class PrivateRedisCluster:
+    """A Redis Cluster of its own: ``len(ports)`` masters (and ``replicas`` per master) on loopback.
+
+    ``ports`` are (client port, cluster bus port) pairs; every node keeps its files in ``base``.
+    """
+
+    def __init__(self, base: Path, ports: list[tuple[int, int]], replicas: int = 0) -> None:
+        self.base = base
+        self.ports = ports
+        self.replicas = replicas
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        """URL of the first node (a cluster client discovers the others)."""
+        return f"redis://127.0.0.1:{self.ports[0][0]}/0"
+
+    def start_node(self, port: int, bus: int) -> None:
+        """Start (or restart) one node with its saved cluster configuration."""
+        work = self.base / str(port)
+        work.mkdir(parents=True, exist_ok=True)
+        args = [
+            "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            "--cluster-port", str(bus), "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", "1500", "--cluster-replica-validity-factor", "0",
+            "--save", "", "--appendonly", "no",
+            "--dir", str(work), "--logfile", str(work / "redis.log"),
+        ]  # fmt: skip
+        self.procs[port] = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not self._answers(port):
+            if self.procs[port].poll() is not None or time.monotonic() > deadline:
+                msg = f"redis-server on 127.0.0.1:{port} did not start: see {work / 'redis.log'}"
+                raise RuntimeError(msg)
+            time.sleep(0.05)
+
+    def _answers(self, port: int) -> bool:
+        return self._cli(port, "ping").strip() == "PONG"
+
+    @staticmethod
+    def _cli(port: int, *args: str) -> str:
+        return subprocess.run(
+            ["redis-cli", "-p", str(port), *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    def cluster_info(self, port: int, section: str = "cluster") -> dict[str, str]:
+        """``CLUSTER INFO`` (or ``INFO <section>``) of one node as a dict."""
+        out = (
+            self._cli(port, "cluster", "info")
+            if section == "cluster"
+            else self._cli(port, "info", section)
+        )
+        return dict(line.strip().split(":", 1) for line in out.splitlines() if ":" in line)
+
+    def masters(self) -> dict[int, str]:
+        """Live masters that serve slots: port -> slot ranges (from a live node's view)."""
+        live = [p for p, proc in self.procs.items() if proc.poll() is None]
+        out: dict[int, str] = {}
+        for line in self._cli(live[0], "cluster", "nodes").splitlines():
+            fields = line.split()
+            if len(fields) > 8 and "master" in fields[2] and "fail" not in fields[2]:
+                out[int(fields[1].split(":")[1].split("@")[0])] = " ".join(fields[8:])
+        return out
+
+    def start(self) -> None:
+        """Start every node, join them with ``redis-cli --cluster create``, wait for state ok."""
+        for port, bus in self.ports:
+            self.start_node(port, bus)
+        nodes = [f"127.0.0.1:{port}" for port, _ in self.ports]
+        proc = subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas",
+             str(self.replicas), "--cluster-yes"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            msg = f"redis-cli --cluster create failed: {proc.stdout[-500:]} {proc.stderr[-500:]}"
+            raise RuntimeError(msg)
+        self.wait_ok()
+
+    def wait_ok(self, timeout: float = 30) -> None:
+        """Wait until every running node reports ``cluster_state:ok``, every slot is served by
+        a live master and every replica's link to its master is up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            live = [p for p, proc in self.procs.items() if proc.poll() is None]
+            infos = [self.cluster_info(p) for p in live]
+            repl = [self.cluster_info(p, "replication") for p in live]
+            if (
+                all(i.get("cluster_state") == "ok" for i in infos)
+                and len(self.masters()) == len(self.ports) // (1 + self.replicas)
+                and all(r.get("master_link_status", "up") == "up" for r in repl)
+            ):
+                return
+            if time.monotonic() > deadline:
+                msg = f"Redis Cluster on ports {live} not ok after {timeout}s"
+                raise RuntimeError(msg)
+            time.sleep(0.2)
+
+    def wait_failover(self, dead: int, timeout: float = 30) -> None:
+        """Wait until a replica has taken over the slots of the dead master ``dead``."""
+        deadline = time.monotonic() + timeout
+        while dead in self.masters():
+            if time.monotonic() > deadline:
+                msg = f"no replica took over from the Redis master on port {dead} in {timeout}s"
+                raise RuntimeError(msg)
+            time.sleep(0.2)
+        self.wait_ok(max(1.0, deadline - time.monotonic()))
+
+    def kill(self, port: int) -> None:
+        """SIGKILL one node."""
+        proc = self.procs.pop(port)
+        proc.kill()
+        proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Kill every node."""
+        for port in list(self.procs):
+            self.kill(port)

@@ -170,12 +170,19 @@ class Api:
 
 
 @pytest.fixture(scope="module")
+def web_redis(redis_target: RedisTarget) -> tuple[RedisTarget, bool]:
+    """Redis of the web tests and whether it is a cluster (a test module may override this)."""
+    return redis_target, False
+
+
+@pytest.fixture(scope="module")
 def web_backend(
-    pg_dsn: str, redis_target: RedisTarget, tmp_path_factory: pytest.TempPathFactory
+    pg_dsn: str, web_redis: tuple[RedisTarget, bool], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, RedisFeed, LocalObjectStore, EventWriter, World]]:
     tmp = tmp_path_factory.mktemp("web")
-    settings = make_settings(pg_dsn, redis_target, tmp)
-    feed = RedisFeed(settings.redis_url, settings.redis_prefix)
+    target, cluster = web_redis
+    settings = make_settings(pg_dsn, target, tmp, redis_cluster=cluster)
+    feed = RedisFeed(settings.redis_url, settings.redis_prefix, cluster=cluster)
     store = LocalObjectStore(tmp / "objects", b"store-secret", "http://testserver")
     pool = open_pool(pg_dsn)
     writer = EventWriter(pool, store, feed)

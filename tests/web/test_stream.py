@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
-import redis
 
 from gtvision.events import PlatePass
+from gtvision.redis_keys import connect
 from gtvision.sinks.feed import stream_key
 from gtvision.web.auth import Role
 from tests.web.conftest import Api, serve
@@ -128,7 +128,7 @@ async def test_resume_reads_postgres_for_entries_trimmed_from_the_stream(api: Ap
         got = await _live_first(api, base, client, token)
         missed = passes(api, "a", 20, "missed-trim")
         await asyncio.to_thread(api.writer.write, missed)
-        r = redis.Redis.from_url(api.settings.redis_url)
+        r = connect(api.settings.redis_url, cluster=api.settings.redis_cluster)
         key = stream_key(api.settings.redis_prefix, api.world.cities["a"])
         assert r.xtrim(key, maxlen=5, approximate=False) > 0
         r.close()

@@ -1,0 +1,65 @@
+"""Redis key names and clients, for one Redis server or a Redis Cluster (``GTV_REDIS_CLUSTER``).
+
+A Redis Cluster spreads keys over 16384 hash slots and refuses a multi-key command, a
+``MULTI``/``EXEC`` block or a Lua script whose keys fall in different slots. Only the part of a
+key between the first ``{`` and the next ``}`` (its *hash tag*) decides the slot, so every key
+gtvision writes is built by :func:`rkey` as ``<prefix>{<tag>}:<part>:<part>…``, and keys used
+together share a tag:
+
+* a city's live feed (stream + per-event dedupe ids) and its cached lists: ``c<city id>``
+  (:func:`city_tag`); so the feed's publish script runs on one node and a city's data lives on
+  one master;
+* one rate-limit counter base (its per-minute windows): the base itself, e.g. ``rl:<who>``;
+* single-key data (refresh tokens, sessions): any tag, usually the key's own kind and id.
+
+Clients: :func:`connect` (synchronous, flow threads) and :func:`connect_async` (web loop) return
+``redis.Redis`` / ``redis.asyncio.Redis`` for a single server and the ``RedisCluster`` classes
+when ``cluster`` is set (the URL then names any one node; the client discovers the others and
+follows ``MOVED`` redirections and fail-overs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+SyncRedis = redis.Redis | RedisCluster
+AsyncRedis = aioredis.Redis | AsyncRedisCluster
+ALL_CITIES_TAG = "all"
+
+
+def rkey(prefix: str, tag: object, *parts: object) -> str:
+    """``<prefix>{<tag>}:<parts joined by ':'>``: a key whose hash slot depends on ``tag`` only."""
+    tail = ":".join(str(p) for p in parts)
+    return f"{prefix}{{{tag}}}:{tail}" if tail else f"{prefix}{{{tag}}}"
+
+
+def city_tag(city_id: int | None) -> str:
+    """Hash tag of a city's keys (``c12``); ``None`` (data of every city) is ``all``."""
+    return ALL_CITIES_TAG if city_id is None else f"c{int(city_id)}"
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it cannot disturb the hash tags (no ``{`` or ``}``), else ValueError."""
+    if "{" in prefix or "}" in prefix:
+        msg = f"expected a Redis key prefix without '{{' or '}}', got {prefix!r}"
+        raise ValueError(msg)
+    return prefix
+
+
+def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> SyncRedis:
+    """A synchronous client of ``url`` (``RedisCluster`` when ``cluster``), text replies."""
+    if cluster:
+        return RedisCluster.from_url(url, decode_responses=True, **kwargs)
+    return redis.Redis.from_url(url, decode_responses=True, **kwargs)
+
+
+def connect_async(url: str, *, cluster: bool = False, **kwargs: Any) -> AsyncRedis:
+    """An asyncio client of ``url`` (``RedisCluster`` when ``cluster``), text replies."""
+    if cluster:
+        return AsyncRedisCluster.from_url(url, decode_responses=True, **kwargs)
+    return aioredis.Redis.from_url(url, decode_responses=True, **kwargs)
