@@ -65,7 +65,12 @@ async def hit(
 
 
 async def peek(
-    redis: AsyncRedis, key_base: str, per_window: int, now: float | None = None, *, window_s: int = 60
+    redis: AsyncRedis,
+    key_base: str,
+    per_window: int,
+    now: float | None = None,
+    *,
+    window_s: int = 60,
 ) -> Verdict:
     """Whether ``key_base`` is already at its limit, without counting a hit."""
     now, window, elapsed = _window(now, window_s)
