@@ -41,6 +41,7 @@ from gtvision.events import EventBase, MotionIncident
 from gtvision.flows.context import FlowContext
 from gtvision.flows.errors import EventCheck, user_step
 from gtvision.flows.fronts import LprFront, VideoFront, lpr_front, video_front
+from gtvision.flows.params import flow
 from gtvision.operators import incidents
 from gtvision.operators.clocks import window_clock
 from gtvision.operators.motion import MotionResult
@@ -50,6 +51,7 @@ __all__ = [
     "LprFront",
     "VideoFront",
     "event_clock",
+    "flow",
     "lpr_front",
     "motion_incidents",
     "to_sink",

@@ -16,17 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource
 from bytewax.outputs import Sink
 from bytewax.recovery import RecoveryConfig, init_db_dir
+from pydantic import BaseModel
 
 from gtvision.config import Settings
 from gtvision.events import EventBase
 from gtvision.operators.motion import GateStats, MotionSettings
 from gtvision.sources.decode import SourceItem
+
+P = TypeVar("P", bound=BaseModel)
 
 
 def _default_motion(camera_id: int) -> MotionSettings:
@@ -45,6 +49,27 @@ class FlowContext:
     motion_settings: Callable[[int], MotionSettings] = _default_motion
     gate_stats: GateStats = field(default_factory=GateStats)
     incident_gap: timedelta = timedelta(seconds=2)
+    params: BaseModel | None = None
+    """The flow's parameters (``--param``/``--params``), an instance of its declared model."""
+    _zones: Any = field(default=None, repr=False)
+
+    def params_of(self, model: type[P]) -> P:
+        """``params`` as ``model`` (its defaults when none were given)."""
+        if self.params is None:
+            return model()
+        if not isinstance(self.params, model):
+            msg = f"the flow's parameters are {type(self.params).__name__}, not {model.__name__}"
+            raise TypeError(msg)
+        return self.params
+
+    def tz(self, city_id: int) -> ZoneInfo:
+        """The time zone of ``city_id`` (``cities.timezone``, else ``GTV_TIMEZONE``)."""
+        if self._zones is None:
+            from gtvision.flows.tables import CityTimeZones
+
+            self._zones = CityTimeZones(self.settings)
+        zone: ZoneInfo = self._zones(city_id)
+        return zone
 
 
 FlowBuilder = Callable[[FlowContext], Dataflow]

@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     reconnect_cap_s: float = Field(default=30.0, gt=0)
     lpr_pass_gap_s: float = Field(default=1.5, gt=0)
     hotlist_refresh_s: float = Field(default=10.0, gt=0)
+    timezone: str = "America/Sao_Paulo"
     retention_days: int = Field(default=30, ge=1, le=3650)
     audit_retention_days: int = Field(default=730, ge=1, le=36500)
     model_dir: Path | None = None
@@ -183,6 +184,18 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in {"amqp", "amqps"}:
             msg = "expected an amqp:// URL"
             raise ValueError(msg)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            msg = "expected an IANA time zone like America/Sao_Paulo"
+            raise ValueError(msg) from None
         return value
 
     @field_validator("camera_allow_cidrs", "trusted_proxies")

@@ -31,9 +31,10 @@ if TYPE_CHECKING:
     import av
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# no "fflags=nobuffer": it drops the packets read while probing, i.e. the connection's first
+# keyframe, and the reader would lose the whole first GOP (and its first frame's time)
 RTSP_OPTIONS: dict[str, str] = {
     "rtsp_transport": "tcp",
-    "fflags": "nobuffer",
     "probesize": "32",
     "analyzeduration": "0",
 }

@@ -11,7 +11,8 @@ reads its share of the cameras.
 A camera reader (:class:`CameraReader`) connects with PyAV (TCP, no probing, 5 s open and 3 s
 read timeouts), decodes off the Bytewax thread into a small queue that drops its *oldest* frame
 when the flow falls behind (counted in ``drops``), and reconnects with capped exponential
-backoff and jitter. Health goes into the flow as ``CameraEvent``: ``camera.online`` on the first
+backoff and jitter. Health goes into the flow as ``CameraEvent``: ``camera.online`` (at the
+capture time of the connection's first frame, which anchors its frame times) on the first
 frame of a connection, ``camera.offline`` with a reason (``timeout``, ``refused``, ``auth``,
 ``bad_url``, ``not_found``, ``server_gone``, ``error``, ``removed``) once per outage, and
 ``camera.stalled`` when a connected camera sends nothing for ``stall_s``. The decode iterator
@@ -63,14 +64,16 @@ _POLL_MS = 20  # idle poll period of a shard (each Bytewax wake-up costs CPU)
 _EMPTY_POLL_MS = 250  # poll period of a shard without cameras (the camera table is polled in s)
 
 
-def camera_event(spec: CameraSpec, kind: str, reason: str = "", detail: str = "") -> CameraEvent:
-    """A health event of ``spec`` at the current wall-clock time."""
+def camera_event(
+    spec: CameraSpec, kind: str, reason: str = "", detail: str = "", ts: datetime | None = None
+) -> CameraEvent:
+    """A health event of ``spec`` at ``ts`` (default: the current wall-clock time)."""
     return CameraEvent.model_validate(
         {
             "type": kind,
             "city_id": spec.city_id,
             "camera_id": spec.camera_id,
-            "ts": datetime.now(UTC),
+            "ts": ts or datetime.now(UTC),
             "reason": reason,
             "detail": detail,
             "name": spec.name,
@@ -209,13 +212,15 @@ class CameraReader:
             ring.push(packet)
             for vf in packet.decode():
                 pts = pts_seconds(vf, index, rate)
+                ts = clock.ts(pts)
                 if not self.online:
                     self.online, self.stalled_reported, self._last_reason = True, False, None
                     self._backoff.reset()
                     metrics.ONLINE.labels(self._label).set(1)
-                    self.push(camera_event(spec, "camera.online"))
+                    # at the capture time of the connection's first frame: the anchor of its
+                    # frame times (a replay started there reproduces them, see sources/multifile)
+                    self.push(camera_event(spec, "camera.online", ts=ts))
                 index += 1
-                ts = clock.ts(pts)
                 if not limiter.keep(pts):
                     continue
                 self.frames += 1

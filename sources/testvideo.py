@@ -41,6 +41,7 @@ def make_video(
     bitrate: str = "2M",
     gop: int = 30,
     creation_time: str | None = None,
+    bframes: int | None = None,
 ) -> Path:
     """Render an H.264 MP4 of the base scene plus ``filters``; return ``path``."""
     ffmpeg = shutil.which("ffmpeg")
@@ -55,6 +56,8 @@ def make_video(
         "-c:v", "libx264", "-preset", "veryfast", "-b:v", bitrate,
         "-maxrate", bitrate, "-bufsize", bitrate, "-g", str(gop),
     ]  # fmt: skip
+    if bframes is not None:
+        cmd += ["-bf", str(bframes)]
     if creation_time is not None:
         cmd += ["-metadata", f"creation_time={creation_time}"]
     cmd.append(str(path))

@@ -1,20 +1,37 @@
-"""``gtvision replay VIDEO --flow NAME``: backtest a flow on a recorded video.
+"""``gtvision replay VIDEO… --flow NAME``: backtest a flow on recordings of one or more cameras.
 
-Events go to ``--jsonl`` (default stdout) as one ``event.to_json()`` line each; a progress bar
-and the motion-gate figures go to stderr. Times are deterministic (``--start``, else the file's
-``creation_time``, else 1970-01-01T00:00:00Z plus the frame's PTS), so two replays of the same
-file give the same events with the same ids.
+* ``gtvision replay a.mp4``: one camera (``--camera NAME`` or ``--camera-id``);
+* ``gtvision replay a.mp4 b.mp4 DIR/``: one camera per file (a directory's video files in name
+  order), camera ids ``--camera-id``, ``+1``, …;
+* ``gtvision replay --manifest replay.toml``: per camera a name or id, a file or ``s3://`` key and
+  the time of its first frame (:mod:`gtvision.sources.multifile`).
+
+Each camera is its own source partition (``-w`` workers share them). Events go to ``--jsonl``
+(default stdout) sorted by event time, each id once, so the output is the same bytes on every
+run (``--stream`` writes them as they come instead); per-camera progress bars and the motion-gate
+figures go to stderr. Times are deterministic: the entry's ``start``, else ``--start``, else the
+file's ``creation_time``, else 1970-01-01T00:00:00Z, plus the frame's PTS.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gtvision.config import ConfigError, load_settings
+from gtvision.config import ConfigError, Settings, load_settings
+from gtvision.flows.params import add_param_arguments
+
+if TYPE_CHECKING:
+    from gtvision.operators.motion import MotionSettings
+    from gtvision.sources.multifile import ReplayEntry
+
+
+class UsageError(ValueError):
+    """Arguments that cannot be replayed (exit 2, one line)."""
 
 
 def _start(text: str | None) -> datetime | None:
@@ -43,6 +60,84 @@ def _frame_count(location: str) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class CameraPlan:
+    """One camera of the replay, resolved: ids, file, analysis settings, first-frame time."""
+
+    label: str
+    file: str
+    city_id: int
+    camera_id: int
+    fps: float
+    keyframes_only: bool
+    motion: MotionSettings
+    start: datetime | None
+
+
+def _entries(args: argparse.Namespace) -> list[ReplayEntry]:
+    from gtvision.sources.multifile import ReplayEntry, load_manifest, video_files
+
+    if args.manifest is not None:
+        if args.videos:
+            msg = "give either video files or --manifest, not both"
+            raise UsageError(msg)
+        if not args.manifest.is_file():
+            msg = f"manifest not found: {str(args.manifest)!r}"
+            raise UsageError(msg)
+        return load_manifest(args.manifest)
+    if not args.videos:
+        msg = "nothing to replay: give video files, a directory or --manifest"
+        raise UsageError(msg)
+    files = video_files(args.videos)
+    if len(files) > 1 and args.camera:
+        msg = "--camera names one camera: replay several cameras with --manifest"
+        raise UsageError(msg)
+    if len(files) == 1:
+        return [ReplayEntry(camera=args.camera or args.camera_id, file=files[0])]
+    return [ReplayEntry(camera=args.camera_id + i, file=f) for i, f in enumerate(files)]
+
+
+def _plan(entry: ReplayEntry, args: argparse.Namespace, settings: Settings) -> CameraPlan:
+    from gtvision.operators.motion import MotionSettings
+    from gtvision.sources.cameras import find_camera
+
+    if not entry.file.startswith("s3://") and not Path(entry.file).is_file():
+        msg = f"video file not found: {entry.file!r}"
+        raise UsageError(msg)
+    start = entry.start or _start(args.start)
+    fps = settings.analysis_fps if args.fps is None else args.fps
+    city = entry.city_id if entry.city_id is not None else args.city_id
+    if isinstance(entry.camera, int):
+        label = f"camera {entry.camera}"
+        return CameraPlan(
+            label, entry.file, city, entry.camera, fps, args.keyframes_only, MotionSettings(), start
+        )
+    if not settings.database_url:
+        msg = (
+            f"invalid configuration: GTV_DATABASE_URL='': camera {entry.camera!r} is looked "
+            "up there"
+        )
+        raise ConfigError(msg)
+    try:
+        spec = find_camera(settings.database_url, entry.camera, city or None)
+    except LookupError as err:
+        raise UsageError(str(err)) from None
+    return CameraPlan(
+        entry.camera,
+        entry.file,
+        spec.city_id,
+        spec.camera_id,
+        spec.analysis_fps if args.fps is None else args.fps,
+        args.keyframes_only or spec.keyframes_only,
+        spec.motion,
+        start,
+    )
+
+
+def _resuming(directory: Path | None) -> bool:
+    return directory is not None and directory.is_dir() and any(directory.iterdir())
+
+
 def _replay(args: argparse.Namespace) -> int:
     from bytewax.run import cli_main
     from tqdm import tqdm
@@ -50,76 +145,72 @@ def _replay(args: argparse.Namespace) -> int:
     from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow, recovery_config
     from gtvision.flows.errors import QuietRustPanics, flow_error
     from gtvision.flows.jsonl import JsonlSink
+    from gtvision.flows.params import ParamsError, flow_params
     from gtvision.operators.motion import MotionSettings
-    from gtvision.sources.cameras import find_camera
     from gtvision.sources.file import FileSource
+    from gtvision.sources.multifile import FileSources, ManifestError
 
     settings = load_settings()
     try:
         builder = load_flow(args.flow)
-    except FlowNotFoundError as err:
+        params = flow_params(builder, args.param, args.params)
+        plans = [_plan(entry, args, settings) for entry in _entries(args)]
+    except (FlowNotFoundError, ParamsError, ManifestError, UsageError) as err:
         print(f"gtvision: {err}", file=sys.stderr)
         return 2
-    if not args.video.startswith("s3://") and not Path(args.video).is_file():
-        print(f"gtvision: video file not found: {args.video!r}", file=sys.stderr)
-        return 2
-    city_id, camera_id, fps = args.city_id, args.camera_id, settings.analysis_fps
-    keyframes_only, motion = args.keyframes_only, MotionSettings()
-    if args.camera:
-        if not settings.database_url:
-            msg = "invalid configuration: GTV_DATABASE_URL='': --camera looks cameras up there"
-            raise ConfigError(msg)
-        try:
-            spec = find_camera(settings.database_url, args.camera, args.city_id or None)
-        except LookupError as err:
-            print(f"gtvision: {err}", file=sys.stderr)
-            return 2
-        city_id, camera_id, fps, motion = (
-            spec.city_id,
-            spec.camera_id,
-            spec.analysis_fps,
-            spec.motion,
-        )
-        keyframes_only = keyframes_only or spec.keyframes_only
-    if args.fps is not None:
-        fps = args.fps
     show = sys.stderr.isatty() and not args.quiet
-    bar = tqdm(
-        total=(_frame_count(args.video) or None) if show else None,
-        unit="frame",
-        file=sys.stderr,
-        disable=not show,
-    )
+    bars = [
+        tqdm(
+            total=(_frame_count(p.file) or None) if show else None,
+            desc=p.label,
+            unit="frame",
+            file=sys.stderr,
+            disable=not show,
+            position=i,
+        )
+        for i, p in enumerate(plans)
+    ]
 
-    def progress(done: int, total: int) -> None:
-        bar.update(done - bar.n)
+    def progress_of(bar: Any) -> Any:
+        return lambda done, _total: bar.update(done - bar.n)
 
-    source = FileSource(
-        args.video,
-        city_id=city_id,
-        camera_id=camera_id,
-        analysis_fps=fps,
-        keyframes_only=keyframes_only,
-        start=_start(args.start),
-        realtime=args.realtime,
-        progress=progress if show else None,
-        settings=settings,
-    )
-    sink = JsonlSink(args.jsonl)
+    files = [
+        FileSource(
+            p.file,
+            city_id=p.city_id,
+            camera_id=p.camera_id,
+            analysis_fps=p.fps,
+            keyframes_only=p.keyframes_only,
+            start=p.start,
+            realtime=args.realtime,
+            progress=progress_of(bar) if show else None,
+            settings=settings,
+        )
+        for p, bar in zip(plans, bars, strict=True)
+    ]
+    try:
+        source = files[0] if len(files) == 1 else FileSources(files)
+    except ValueError as err:
+        print(f"gtvision: {err}", file=sys.stderr)
+        return 2
+    motions = {p.camera_id: p.motion for p in plans}
+    default_motion = MotionSettings()
+    sink = JsonlSink(args.jsonl, ordered=not args.stream, resume=_resuming(args.recovery_directory))
     ctx = FlowContext(
         source=source,
         sink=sink,
         settings=settings,
         replay=True,
         name=f"replay_{args.flow}".replace(":", "_").replace(".", "_"),
-        motion_settings=lambda _cam: motion,
+        motion_settings=lambda cam: motions.get(cam, default_motion),
+        params=params,
     )
     recovery = recovery_config(args.recovery_directory)
     try:
         with QuietRustPanics(args.verbose):
             cli_main(
                 builder(ctx),
-                workers_per_process=1,
+                workers_per_process=args.workers,
                 epoch_interval=timedelta(
                     seconds=args.snapshot_interval or settings.snapshot_interval_s
                 ),
@@ -127,16 +218,20 @@ def _replay(args: argparse.Namespace) -> int:
             )
     except Exception as err:  # Bytewax wraps the step's error: report the user's exception
         print(f"gtvision: {flow_error(err, verbose=args.verbose)}", file=sys.stderr)
-        print(f"gtvision: replay of {args.video!r} failed", file=sys.stderr)
+        names = ", ".join(repr(p.file) for p in plans)
+        print(f"gtvision: replay of {names} failed", file=sys.stderr)
         return 1
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
         sink.close()
+    sink.finish()
     stats = ctx.gate_stats
     if not args.quiet:
         print(
-            f"replay: {sink.count} events; motion gate passed {stats.total - stats.total_skipped}"
-            f" of {stats.total} analysed frames, skipped {stats.skip_rate():.1%}",
+            f"replay: {sink.count} events from {len(plans)} camera(s); motion gate passed "
+            f"{stats.total - stats.total_skipped} of {stats.total} analysed frames, "
+            f"skipped {stats.skip_rate():.1%}",
             file=sys.stderr,
         )
     return 0
@@ -144,14 +239,25 @@ def _replay(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``replay``."""
-    p = sub.add_parser("replay", help="run a flow over a recorded video, events as JSON lines")
-    p.add_argument("video", help="video file path or s3://BUCKET/KEY (GTV_S3_* credentials)")
+    p = sub.add_parser("replay", help="run a flow over recorded videos, events as JSON lines")
+    p.add_argument(
+        "videos",
+        nargs="*",
+        metavar="VIDEO",
+        help="video files, directories of videos or s3://BUCKET/KEY (one camera each)",
+    )
+    p.add_argument("--manifest", type=Path, default=None, help="TOML/CSV: camera,file,start")
     p.add_argument("--flow", default="motion", help="motion, lpr or MODULE:ATTR (default motion)")
     p.add_argument("--camera", default="", help="replay as this configured camera (by name)")
     p.add_argument("--city-id", type=int, default=0, help="city id of the events (default 0)")
-    p.add_argument("--camera-id", type=int, default=0, help="camera id of the events (default 0)")
+    p.add_argument(
+        "--camera-id", type=int, default=0, help="camera id (of the first file; default 0)"
+    )
     p.add_argument("--realtime", action="store_true", help="pace frames at their capture rate")
     p.add_argument("--jsonl", default="-", metavar="OUT", help="events file, - for stdout")
+    p.add_argument(
+        "--stream", action="store_true", help="write events as they come (not sorted by time)"
+    )
     p.add_argument(
         "--fps",
         type=float,
@@ -160,6 +266,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--keyframes-only", action="store_true", help="decode keyframes only")
     p.add_argument("--start", default=None, help="ISO time of the first frame (default: metadata)")
+    p.add_argument("-w", "--workers", type=int, default=1, help="Bytewax workers (default 1)")
     p.add_argument(
         "-r",
         "--recovery-directory",
@@ -174,6 +281,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="seconds between snapshots (default GTV_SNAPSHOT_INTERVAL_S)",
     )
+    add_param_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("-v", "--verbose", action="store_true", help="full traces of flow errors")
     p.set_defaults(func=_replay)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gtvision.config import ConfigError, load_settings
+from gtvision.flows.params import add_param_arguments
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -27,13 +28,15 @@ def _run(args: argparse.Namespace) -> int:
     from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow, recovery_config
     from gtvision.flows.errors import QuietRustPanics, flow_error
     from gtvision.flows.jsonl import JsonlSink
+    from gtvision.flows.params import ParamsError, flow_params
     from gtvision.sources.cameras import CameraDirectory, DbCameras, env_cameras
     from gtvision.sources.rtsp import RtspSource
 
     settings = load_settings()
     try:
         builder = load_flow(args.flow)
-    except FlowNotFoundError as err:
+        params = flow_params(builder, args.param, args.params)
+    except (FlowNotFoundError, ParamsError) as err:
         print(f"gtvision: {err}", file=sys.stderr)
         return 2
     extra = env_cameras(settings.rtsp_urls, settings.analysis_fps)
@@ -62,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         replay=False,
         name=f"run_{args.flow}".replace(":", "_").replace(".", "_"),
         motion_settings=source.registry.motion_settings,
+        params=params,
     )
     recovery = recovery_config(args.recovery_directory, timedelta(seconds=args.backup_interval))
     from gtvision import metrics
@@ -113,5 +117,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=0,
         help="serve Prometheus metrics on GTV_HTTP_HOST:PORT (default GTV_METRICS_PORT)",
     )
+    add_param_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="full traces of flow errors")
     p.set_defaults(func=_run)
