@@ -1,6 +1,15 @@
-"""``POST /cameras/{id}/webrtc``: live video of a camera over WebRTC (aiortc, see ``live.py``)."""
+"""Live video routes: how to watch a camera, the built-in WebRTC relay, MediaMTX's JWKS.
+
+* ``GET /cameras/{id}/live``: the players available for a camera: the relay's URL, and with
+  MediaMTX its WHEP and LL-HLS URLs plus a short-lived viewer token (``mediamtx.py``).
+* ``POST /cameras/{id}/webrtc``: the aiortc relay answers an SDP offer (``live.py``).
+* ``GET /.well-known/jwks.json``: the public key MediaMTX checks viewer tokens with.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -8,6 +17,7 @@ from starlette.routing import Route
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
+from gtvision.web.mediamtx import player_urls
 from gtvision.web.models import WebRtcOffer
 from gtvision.web.problems import ApiError, not_found
 from gtvision.web.state import AppState
@@ -30,6 +40,52 @@ def _relay(state: AppState) -> object:
     return state.live
 
 
+async def _watchable(call: Call, camera_id: int) -> dict[str, Any]:
+    """The camera row if the caller may watch it: 404 across cities, 409 when disabled."""
+    city = call.user.scope()
+    async with call.state.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT city_id, name, stream_url, enabled FROM cameras WHERE id = %s", (camera_id,)
+        )
+        row = await cur.fetchone()
+    if row is None or (city is not None and row["city_id"] != city):
+        raise not_found(camera_id, kind="camera")
+    if not row["enabled"]:
+        raise ApiError(409, f"camera {camera_id} is disabled")
+    return row
+
+
+@endpoint(
+    Perm.STREAM,
+    "How to watch a camera: the relay's URL; with MediaMTX, WHEP/LL-HLS URLs and a viewer token",
+    responses={404: "camera not found", 409: "camera disabled"},
+)
+async def camera_live(call: Call) -> Response:
+    """Players for the camera; handing out a MediaMTX token is audited (``camera.live``)."""
+    camera_id = call.path_int("camera_id")
+    row = await _watchable(call, camera_id)
+    urls = player_urls(call.state.settings, camera_id)
+    media: dict[str, Any] | None = None
+    mtx = call.state.mediamtx
+    if urls is not None and mtx is not None:
+        token, exp = mtx.auth.viewer_token(call.user.user_id, camera_id)
+        expires = datetime.fromtimestamp(exp, UTC)
+        media = {**urls, "token": token, "expires_at": expires, "expires_in": mtx.auth.viewer_ttl_s}
+        async with call.state.pool.connection() as conn:
+            await audit(
+                conn, call.user, "camera.live", f"camera:{camera_id}", call.ip,
+                {"via": "mediamtx", "path": urls["path"]}, city_id=row["city_id"],
+            )  # fmt: skip
+    return ok(
+        {
+            "camera_id": camera_id,
+            "name": row["name"],
+            "webrtc_url": f"/cameras/{camera_id}/webrtc",
+            "mediamtx": media,
+        }
+    )
+
+
 @endpoint(
     Perm.STREAM,
     "WebRTC answer for a browser's offer to receive a camera's live video",
@@ -41,16 +97,7 @@ async def camera_webrtc(call: Call) -> Response:
     from gtvision.web.live import LiveError, LiveRelay
 
     camera_id = call.path_int("camera_id")
-    city = call.user.scope()
-    async with call.state.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT city_id, stream_url, enabled FROM cameras WHERE id = %s", (camera_id,)
-        )
-        row = await cur.fetchone()
-    if row is None or (city is not None and row["city_id"] != city):
-        raise not_found(camera_id, kind="camera")
-    if not row["enabled"]:
-        raise ApiError(409, f"camera {camera_id} is disabled")
+    row = await _watchable(call, camera_id)
     body = call.body(WebRtcOffer)
     relay = _relay(call.state)
     assert isinstance(relay, LiveRelay)
@@ -61,9 +108,22 @@ async def camera_webrtc(call: Call) -> Response:
     async with call.state.pool.connection() as conn:
         await audit(
             conn, call.user, "camera.live", f"camera:{camera_id}", call.ip,
-            city_id=row["city_id"],
+            {"via": "relay"}, city_id=row["city_id"],
         )  # fmt: skip
     return ok({"type": "answer", "sdp": sdp})
 
 
-ROUTES = [Route("/cameras/{camera_id:int}/webrtc", camera_webrtc, methods=["POST"])]
+@endpoint(None, "Public key set MediaMTX verifies viewer tokens with (authJWTJWKS)")
+async def jwks(call: Call) -> Response:
+    """The JWKS; 404 while the MediaMTX integration is off."""
+    if call.state.mediamtx is None:
+        msg = "the MediaMTX integration is off (GTV_MEDIAMTX_PUBLIC_URL and GTV_MEDIAMTX_API empty)"
+        raise ApiError(404, msg)
+    return ok(call.state.mediamtx.auth.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+ROUTES = [
+    Route("/cameras/{camera_id:int}/live", camera_live, methods=["GET"]),
+    Route("/cameras/{camera_id:int}/webrtc", camera_webrtc, methods=["POST"]),
+    Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+]

@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from gtvision.config import ConfigError, Settings
 from gtvision.redis_keys import AsyncRedis, connect_async, rkey
 from gtvision.web.auth import TokenIssuer
 from gtvision.web.hub import FeedReaderLike, Hub
+from gtvision.web.mediamtx import mediamtx_for
 
 log = logging.getLogger(__name__)
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
@@ -64,6 +65,7 @@ class AppState:
     refreshing: set[str] = field(default_factory=set)
     live: Any = None  # gtvision.web.live.LiveRelay, made on the first live-video request
     live_sources: dict[int, Path] = field(default_factory=dict)  # camera id -> local file (demo)
+    mediamtx: Any = None  # gtvision.web.mediamtx.MediaMtx while the integration is on
 
     def key(self, tag: object, *parts: object) -> str:
         """A Redis key under ``settings.redis_prefix`` with hash tag ``tag`` (``redis_keys``)."""
@@ -149,6 +151,8 @@ def lifespan_for(
         hub = Hub(feed if feed is not None else own_feed)  # type: ignore[arg-type]
         state = AppState(settings, pool, client, tokens, the_store, hub)
         state.live_sources = dict(live_sources or {})
+        extras = AsyncExitStack()
+        state.mediamtx = await extras.enter_async_context(mediamtx_for(settings))
         from gtvision.web.routes_stream import hub_renderer
 
         hub.render = hub_renderer(state)
@@ -156,6 +160,7 @@ def lifespan_for(
         try:
             yield
         finally:
+            await extras.aclose()
             if state.live is not None:
                 await state.live.close()
             await hub.close()

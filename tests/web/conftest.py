@@ -213,9 +213,9 @@ async def api(
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Run ``app`` under uvicorn on a free loopback port in this loop; yield its base URL."""
-    port = free_port()
+async def serve(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """Run ``app`` under uvicorn on loopback (``port`` or a free one) in this loop; yield URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **server_options()
     )
