@@ -44,9 +44,6 @@ GOP_MAX_PACKETS = 600
 GOP_MAX_BYTES = 16 * 1024 * 1024
 #: a viewer more than this many packets behind restarts at the current GOP
 QUEUE_MAX = 300
-#: the flow sources' RTSP options without ``fflags=nobuffer``: that flag drops the packets read
-#: while probing the stream, i.e. the keyframe it starts with, and a viewer would wait a GOP
-RTSP_LIVE_OPTIONS = {k: v for k, v in RTSP_OPTIONS.items() if k != "fflags"}
 _SPS, _PPS, _AUD = 7, 8, 9
 _START = b"\x00\x00\x00\x01"
 
@@ -147,7 +144,7 @@ class CameraFeed:
         if isinstance(source, Path):
             container = av.open(str(source))
         else:
-            container = av.open(source, options=dict(RTSP_LIVE_OPTIONS), timeout=OPEN_TIMEOUT)
+            container = av.open(source, options=dict(RTSP_OPTIONS), timeout=OPEN_TIMEOUT)
         if not container.streams.video:
             container.close()
             msg = f"{_shown(source)} has no video stream"
