@@ -20,6 +20,8 @@ steps nest, so a block can be used more than once in one flow. Blocks:
 ``lpr_front``          plate reads, vehicle passes and hotlist alerts, honouring the per-camera
                        ``lpr_enabled``/``lpr_dedicated`` flags: ``.reads``, ``.passes``, ``.alerts``
 ``motion_incidents``   one ``motion.incident`` per span of motion of a camera
+``zone``               one ``zone.entered`` per tracked object entering a zone (ByteTrack)
+``line``               one ``line.crossed`` per tracked object crossing a directed line
 ``to_sink``            merge streams of events, check each is a valid event, write to ``ctx.sink``
 ``event_clock``        the Bytewax clock for your own windowed steps (event time in replays)
 =====================  ============================================================================
@@ -29,7 +31,7 @@ See ``docs/flows.md`` for the tutorial and the reference of every name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,25 +39,39 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators.windowing import Clock
 
-from gtvision.events import EventBase, MotionIncident
+from gtvision.events import EventBase, LineCrossed, MotionIncident, ZoneEntered
 from gtvision.flows.context import FlowContext
 from gtvision.flows.errors import EventCheck, user_step
 from gtvision.flows.fronts import LprFront, VideoFront, lpr_front, video_front
 from gtvision.flows.params import flow
 from gtvision.operators import incidents
 from gtvision.operators.clocks import window_clock
+from gtvision.operators.geometry import Line, Zone
 from gtvision.operators.motion import MotionResult
+from gtvision.operators.zones import (
+    FrameObjects,
+    TrackerConfig,
+    line_crossings,
+    motion_objects,
+    zone_entries,
+)
 
 __all__ = [
     "FlowContext",
+    "FrameObjects",
+    "Line",
     "LprFront",
     "VideoFront",
+    "Zone",
     "event_clock",
     "flow",
+    "line",
     "lpr_front",
     "motion_incidents",
+    "motion_objects",
     "to_sink",
     "video_front",
+    "zone",
 ]
 
 
@@ -91,6 +107,54 @@ def motion_incidents(
         gap if gap is not None else ctx.incident_gap,
         clock=event_clock(ctx, _ts),
     )
+
+
+def _objects(up: Stream[MotionResult] | Stream[FrameObjects]) -> Stream[FrameObjects]:
+    return op.map("objects", up, _as_objects)  # type: ignore[arg-type]
+
+
+def _as_objects(item: MotionResult | FrameObjects) -> FrameObjects:
+    return motion_objects(item) if isinstance(item, MotionResult) else item
+
+
+class _Shapes:
+    """Zones/lines of a camera: the fixed ones given to the operator, else ``ctx.zones``."""
+
+    def __init__(self, ctx: FlowContext, fixed: Sequence[Zone | Line] | None) -> None:
+        self.ctx, self.fixed = ctx, tuple(fixed) if fixed is not None else None
+
+    def __call__(self, camera_id: int) -> tuple[Zone | Line, ...]:
+        return self.fixed if self.fixed is not None else self.ctx.zones(camera_id)
+
+
+def _tracker(ctx: FlowContext) -> TrackerConfig:
+    return TrackerConfig(fps=ctx.settings.analysis_fps)
+
+
+@operator
+def zone(
+    step_id: str,
+    objects: Stream[MotionResult] | Stream[FrameObjects],
+    ctx: FlowContext,
+    zones: Sequence[Zone] | None = None,
+) -> Stream[ZoneEntered]:
+    """One ``zone.entered`` per tracked object entering a zone.
+
+    ``objects``: ``video_front().results`` (motion blobs) or your own :class:`FrameObjects`
+    (every analysed frame, also empty ones). ``zones`` default to the camera's ``cameras.zones``.
+    """
+    return zone_entries("entries", _objects(objects), _Shapes(ctx, zones), _tracker(ctx))
+
+
+@operator
+def line(
+    step_id: str,
+    objects: Stream[MotionResult] | Stream[FrameObjects],
+    ctx: FlowContext,
+    lines: Sequence[Line] | None = None,
+) -> Stream[LineCrossed]:
+    """One ``line.crossed`` (``in``/``out``) per tracked object crossing a directed line."""
+    return line_crossings("crossings", _objects(objects), _Shapes(ctx, lines), _tracker(ctx))
 
 
 @operator

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from gtvision.config import Settings
 from gtvision.events import EventBase
+from gtvision.operators.geometry import Line, Zone
 from gtvision.operators.motion import GateStats, MotionSettings
 from gtvision.sources.decode import SourceItem
 
@@ -51,7 +52,8 @@ class FlowContext:
     incident_gap: timedelta = timedelta(seconds=2)
     params: BaseModel | None = None
     """The flow's parameters (``--param``/``--params``), an instance of its declared model."""
-    _zones: Any = field(default=None, repr=False)
+    _tzs: Any = field(default=None, repr=False)
+    _shapes: Any = field(default=None, repr=False)
 
     def params_of(self, model: type[P]) -> P:
         """``params`` as ``model`` (its defaults when none were given)."""
@@ -64,12 +66,21 @@ class FlowContext:
 
     def tz(self, city_id: int) -> ZoneInfo:
         """The time zone of ``city_id`` (``cities.timezone``, else ``GTV_TIMEZONE``)."""
-        if self._zones is None:
+        if self._tzs is None:
             from gtvision.flows.tables import CityTimeZones
 
-            self._zones = CityTimeZones(self.settings)
-        zone: ZoneInfo = self._zones(city_id)
+            self._tzs = CityTimeZones(self.settings)
+        zone: ZoneInfo = self._tzs(city_id)
         return zone
+
+    def zones(self, camera_id: int) -> tuple[Zone | Line, ...]:
+        """Zones and lines of ``camera_id`` (``cameras.zones``; none for unknown cameras)."""
+        if self._shapes is None:
+            from gtvision.flows.tables import CameraZones
+
+            self._shapes = CameraZones(self.settings)
+        shapes: tuple[Zone | Line, ...] = self._shapes(camera_id)
+        return shapes
 
 
 FlowBuilder = Callable[[FlowContext], Dataflow]

@@ -244,6 +244,65 @@ class Alert(EventBase):
     crop_key: str | None = None
 
 
+class ZoneEntered(EventBase):
+    """A tracked object entered a zone of the camera picture (``zone.entered``).
+
+    ``track_id`` is the tracker's id of the object on this camera (ByteTrack, deterministic for
+    the same frames); ``box`` is where it was, in pixels of the frame, when it entered.
+    """
+
+    identity: ClassVar[tuple[str, ...]] = ("ts", "zone", "track_id")
+    type: Literal["zone.entered"] = "zone.entered"
+    zone: str
+    track_id: int = Field(ge=0)
+    box: Box
+    label: str = ""
+
+
+class LineCrossed(EventBase):
+    """A tracked object crossed a directed line of the camera picture (``line.crossed``).
+
+    ``direction`` is ``in`` (from the right-hand side of the line, looking from its first point
+    to its second, to the left-hand side) or ``out`` (the other way).
+    """
+
+    identity: ClassVar[tuple[str, ...]] = ("ts", "line", "track_id")
+    type: Literal["line.crossed"] = "line.crossed"
+    line: str
+    direction: Literal["in", "out"]
+    track_id: int = Field(ge=0)
+    box: Box
+    label: str = ""
+
+
+class PlateSighting(BaseModel):
+    """One camera's pass of a plate, as part of a trajectory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    camera_id: int = Field(ge=0)
+    ts: UtcDatetime
+    plate: str
+    pass_id: str
+
+
+class PlateTrajectory(EventBase):
+    """A plate seen at several cameras of a city within a time window (``plate.trajectory``).
+
+    ``rule`` names the rule that matched (``A then B within T`` or ``N cameras within T``);
+    ``sightings`` are the passes, in time order. ``camera_id`` and ``ts`` are the last
+    sighting's (when the trajectory was complete); ``plate`` is the plate's canonical key
+    (the Mercosul form of an old plate), so old and Mercosul reads of one car join.
+    """
+
+    identity: ClassVar[tuple[str, ...]] = ("rule", "plate", "first_pass")
+    type: Literal["plate.trajectory"] = "plate.trajectory"
+    rule: str
+    plate: str
+    first_pass: str
+    sightings: tuple[PlateSighting, ...] = Field(min_length=2)
+
+
 CameraEventType = Literal[
     "camera.created", "camera.deleted", "camera.online", "camera.offline", "camera.stalled"
 ]
@@ -271,7 +330,16 @@ class RecordingEvent(EventBase):
 
 
 Event = Annotated[
-    Detection | PlateRead | PlatePass | MotionIncident | Alert | CameraEvent | RecordingEvent,
+    Detection
+    | PlateRead
+    | PlatePass
+    | MotionIncident
+    | Alert
+    | CameraEvent
+    | RecordingEvent
+    | ZoneEntered
+    | LineCrossed
+    | PlateTrajectory,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

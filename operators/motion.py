@@ -85,6 +85,9 @@ class MotionResult:
     recalibrated: bool = False
     last_motion: datetime | None = None
     """Time of the camera's latest frame with motion up to this one (the gate's tail)."""
+    width: int = 0
+    height: int = 0
+    """Size of the analysed frame in pixels (what the boxes are relative to)."""
 
     @property
     def motion(self) -> bool:
@@ -178,11 +181,20 @@ class MotionDetector:
         base = (frame.city_id, frame.camera_id, frame.index)
         last = self.last_motion
         if not s.enabled:
-            return MotionResult(*base, ts=frame.ts, last_motion=last)
+            return MotionResult(
+                *base, ts=frame.ts, width=frame.width, height=frame.height, last_motion=last
+            )
         small = self._small(frame.gray)
         if self._bg is None:
             self._bg = small.astype(np.float32)
-            return MotionResult(*base, ts=frame.ts, recalibrated=True, last_motion=last)
+            return MotionResult(
+                *base,
+                ts=frame.ts,
+                width=frame.width,
+                height=frame.height,
+                recalibrated=True,
+                last_motion=last,
+            )
         delta = small.astype(np.float32)
         delta -= self._bg
         delta -= float(np.median(delta[::6, ::6]))
@@ -192,10 +204,19 @@ class MotionDetector:
         fraction = float(np.count_nonzero(changed)) / changed.size
         if fraction > s.recalibrate_fraction:
             self._bg = small.astype(np.float32)
-            return MotionResult(*base, ts=frame.ts, recalibrated=True, last_motion=last)
+            return MotionResult(
+                *base,
+                ts=frame.ts,
+                width=frame.width,
+                height=frame.height,
+                recalibrated=True,
+                last_motion=last,
+            )
         cv2.accumulateWeighted(small, self._bg, s.alpha)
         if fraction == 0:
-            return MotionResult(*base, ts=frame.ts, last_motion=last)
+            return MotionResult(
+                *base, ts=frame.ts, width=frame.width, height=frame.height, last_motion=last
+            )
         binary: NDArray[np.uint8] = changed.view(np.uint8)
         if s.dilate:
             binary = np.asarray(cv2.dilate(binary, self._kernel, iterations=s.dilate), np.uint8)
@@ -213,6 +234,8 @@ class MotionDetector:
         return MotionResult(
             *base,
             ts=frame.ts,
+            width=frame.width,
+            height=frame.height,
             boxes=tuple(boxes),
             area=area / binary.size,
             score=min(1.0, fraction * 10.0) if boxes else 0.0,

@@ -18,15 +18,20 @@ from gtvision.events import (
     Detection,
     EventBase,
     HotlistMatch,
+    LineCrossed,
     MotionIncident,
     PlateCandidate,
     PlatePass,
     PlateRead,
+    PlateSighting,
+    PlateTrajectory,
     RecordingEvent,
+    ZoneEntered,
 )
 from gtvision.sinks.outbox import event_json, routing_key
 
 T = datetime(2026, 5, 1, 12, 30, 15, 250000, tzinfo=UTC)
+_OTHER_VEHICLE_EVENT = "5f0c1f52-93a4-5d38-9f0e-4a1c2b7d9e10"
 _BOX = Box(x1=612.0, y1=402.5, x2=748.0, y2=447.0)
 
 
@@ -86,6 +91,22 @@ def examples() -> list[EventBase]:
             crop_key=passed.crop_key,
         ),
         motion,
+        ZoneEntered(
+            city_id=12, camera_id=3, ts=T, zone="gate", track_id=17, box=_BOX, label="motion",
+        ),
+        LineCrossed(
+            city_id=12, camera_id=3, ts=T, line="entrance", direction="in", track_id=17,
+            box=_BOX, label="motion",
+        ),
+        PlateTrajectory(
+            city_id=12, camera_id=8, ts=T + timedelta(minutes=4), rule="3 then 8 within 600s",
+            plate="BRA2E19", first_pass=passed.id,
+            sightings=(
+                PlateSighting(camera_id=3, ts=T, plate="BRA2E19", pass_id=passed.id),
+                PlateSighting(camera_id=8, ts=T + timedelta(minutes=4), plate="BRA2E19",
+                              pass_id=_OTHER_VEHICLE_EVENT),
+            ),
+        ),
         *camera,
         *recording,
         PlateRead(

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from gtvision.operators.geometry import ZoneList
 from gtvision.web.auth import Role
 from gtvision.web.ssrf import parse_stream_url
 
@@ -123,6 +124,10 @@ class CameraIn(_In):
     motion_enabled: bool = True
     analysis_fps: float = Field(default=5.0, gt=0, le=60)
     retention_days: int = Field(default=30, ge=1, le=3650)
+    zones: ZoneList = Field(
+        default_factory=list,
+        description="polygons {kind: zone} and directed lines {kind: line}, coordinates 0..1",
+    )
 
     @field_validator("stream_url")
     @classmethod
@@ -140,6 +145,7 @@ class CameraPatch(_In):
     motion_enabled: bool | None = None
     analysis_fps: float | None = Field(default=None, gt=0, le=60)
     retention_days: int | None = Field(default=None, ge=1, le=3650)
+    zones: ZoneList | None = None
 
     @field_validator("stream_url")
     @classmethod

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import errors as pgerr
+from psycopg.types.json import Jsonb
 from pydantic_core import to_json
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,8 +31,15 @@ from gtvision.web.ssrf import UnsafeUrl, check_stream_url, mask_credentials
 
 _COLS = (
     "id, city_id, name, stream_url, enabled, lpr_enabled, motion_enabled, analysis_fps, "
-    "retention_days, created_at, updated_at"
+    "retention_days, zones, created_at, updated_at"
 )
+
+
+def _db(values: dict[str, Any]) -> dict[str, Any]:
+    """Column values for psycopg (``zones`` as jsonb)."""
+    if "zones" in values:
+        return {**values, "zones": Jsonb(values["zones"])}
+    return values
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +128,7 @@ async def create_camera(call: Call) -> Response:
             cur = await conn.execute(
                 f"INSERT INTO cameras (city_id, {cols}) VALUES (%(city_id)s, {marks}) "
                 f"RETURNING {_COLS}",
-                {**values, "city_id": city_id},
+                {**_db(values), "city_id": city_id},
             )
         except pgerr.UniqueViolation:
             raise ApiError(409, f"camera {body.name!r} already exists in city {city_id}") from None
@@ -163,7 +171,7 @@ async def patch_camera(call: Call) -> Response:
         try:
             cur = await conn.execute(
                 f"UPDATE cameras SET {sets}updated_at = now() WHERE id = %(id)s RETURNING {_COLS}",
-                {**changes, "id": camera_id},
+                {**_db(changes), "id": camera_id},
             )
         except pgerr.UniqueViolation:
             raise ApiError(409, f"camera name {changes.get('name')!r} already exists") from None

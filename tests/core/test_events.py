@@ -22,11 +22,15 @@ from gtvision.events import (
     EventBase,
     Frame,
     HotlistMatch,
+    LineCrossed,
     MotionIncident,
     PlateCandidate,
     PlatePass,
     PlateRead,
+    PlateSighting,
+    PlateTrajectory,
     RecordingEvent,
+    ZoneEntered,
     deterministic_id,
     parse_event,
 )
@@ -98,6 +102,20 @@ EVENTS: dict[type[EventBase], st.SearchStrategy[Any]] = {
         type=st.sampled_from(["recording.started", "recording.stopped"]),
         recording_id=text, object_key=st.none() | text, started_at=times,
         ended_at=st.none() | times,
+    ),
+    ZoneEntered: st.builds(
+        ZoneEntered, **common, zone=text, track_id=ids, box=boxes(), label=text,
+    ),
+    LineCrossed: st.builds(
+        LineCrossed, **common, line=text, direction=st.sampled_from(["in", "out"]),
+        track_id=ids, box=boxes(), label=text,
+    ),
+    PlateTrajectory: st.builds(
+        PlateTrajectory, **common, rule=text, plate=text, first_pass=text,
+        sightings=st.lists(
+            st.builds(PlateSighting, camera_id=ids, ts=times, plate=text, pass_id=text),
+            min_size=2, max_size=4,
+        ).map(tuple),
     ),
 }  # fmt: skip
 any_event = st.one_of(*EVENTS.values())

@@ -1,0 +1,113 @@
+"""Zones and lines: validation, ByteTrack tracking, entries and directed crossings, snapshots."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, TestingSource, run_main
+from pydantic import ValidationError
+
+from gtvision.events import Box, LineCrossed, ZoneEntered
+from gtvision.operators.geometry import ZONE_LIST, Line, Zone
+from gtvision.operators.zones import (
+    CameraTracks,
+    FrameObjects,
+    TrackerConfig,
+    _Logic,
+    line_crossings,
+    zone_entries,
+)
+
+T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+W, H = 320, 240
+GATE = Zone(name="gate", points=((0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)))
+ENTRANCE = Line(name="entrance", points=((0.5, 0.0), (0.5, 1.0)))  # pointing down the picture
+
+
+def walk(camera: int, xs: list[float], size: float = 30, t0: float = 0.0) -> list[FrameObjects]:
+    """A box walking through ``xs`` (pixels, one frame every 0.2 s), then empty frames."""
+    out = []
+    for i, x in enumerate([*xs, None, None, None]):
+        boxes = () if x is None else (Box(x1=x, y1=100, x2=x + size, y2=100 + size),)
+        out.append(FrameObjects(0, camera, T0 + timedelta(seconds=t0 + 0.2 * i), W, H, boxes))
+    return out
+
+
+def run(items: list[FrameObjects], want: str) -> list[ZoneEntered | LineCrossed]:
+    got: list[ZoneEntered | LineCrossed] = []
+    flow = Dataflow("zones")
+    from bytewax import operators as op
+
+    up = op.input("in", flow, TestingSource(items))
+    shapes = (GATE, ENTRANCE)
+    if want == "zone":
+        op.output("out", zone_entries("z", up, lambda _cam: shapes), TestingSink(got))
+    else:
+        op.output("out", line_crossings("l", up, lambda _cam: shapes), TestingSink(got))
+    run_main(flow)  # type: ignore[no-untyped-call]
+    return got
+
+
+def test_shapes_are_validated_with_clear_messages() -> None:
+    good = [GATE.model_dump(), ENTRANCE.model_dump()]
+    assert ZONE_LIST.validate_python(good) == [GATE, ENTRANCE]
+    bad = [
+        ({"kind": "zone", "name": "z", "points": [[0, 0], [1.5, 0], [1, 1]]}, "normalised to 0..1"),
+        ({"kind": "zone", "name": "z", "points": [[0, 0], [0.5, 0.5], [1, 1]]}, "non-zero area"),
+        ({"kind": "zone", "name": "z", "points": [[0, 0], [1, 1]]}, "at least 3 items"),
+        ({"kind": "line", "name": "l", "points": [[0.2, 0.2], [0.2, 0.2]]}, "two different"),
+        ({"kind": "circle", "name": "c", "points": []}, "does not match any of the expected"),
+        ({"kind": "line", "name": "bad/name", "points": [[0, 0], [1, 1]]}, "should match"),
+    ]
+    for shape, message in bad:
+        with pytest.raises(ValidationError, match=message):
+            ZONE_LIST.validate_python([shape])
+    with pytest.raises(ValidationError, match=r"unique per camera, repeated: \['gate'\]"):
+        ZONE_LIST.validate_python([good[0], good[0]])
+
+
+def test_crossing_a_directed_line_both_ways() -> None:
+    right_to_left_of_line = walk(1, list(range(100, 200, 10)))  # screen left → right
+    back = walk(1, list(range(200, 100, -10)), t0=10)
+    events = [e for e in run(right_to_left_of_line + back, "line") if isinstance(e, LineCrossed)]
+    assert [(e.line, e.direction, e.camera_id) for e in events] == [
+        ("entrance", "in", 1),
+        ("entrance", "out", 1),
+    ]
+    first, second = events
+    assert isinstance(first, LineCrossed)
+    assert isinstance(second, LineCrossed)
+    assert first.track_id != second.track_id  # the first track was lost in between
+    # the first frame whose box (all four corners) is past x = 160
+    assert first.ts == T0 + timedelta(seconds=1.4)
+
+
+def test_entering_a_zone_once_per_track_and_cameras_apart() -> None:
+    items = walk(1, list(range(100, 260, 10)))
+    items += walk(2, [250, 260, 270], t0=0.1)  # appears inside: entering too
+    events = [
+        e for e in run(sorted(items, key=lambda f: f.ts), "zone") if isinstance(e, ZoneEntered)
+    ]
+    got = sorted((e.camera_id, e.zone, e.ts - T0) for e in events)
+    assert got == [
+        (1, "gate", timedelta(seconds=1.0)),
+        (2, "gate", timedelta(seconds=0.1)),
+    ]
+    assert all(isinstance(e, ZoneEntered) and e.label == "motion" for e in events)
+
+
+def test_tracker_state_snapshot_round_trips_and_resumes_with_the_same_ids() -> None:
+    frames = walk(3, list(range(100, 230, 10)))
+    whole = _Logic(lambda _c: (ENTRANCE,), TrackerConfig(), "line", None)
+    ids = [e.track_id for f in frames for e in whole.on_item(f)[0]]
+    half = _Logic(lambda _c: (ENTRANCE,), TrackerConfig(), "line", None)
+    for f in frames[:3]:
+        half.on_item(f)
+    state = pickle.loads(pickle.dumps(half.snapshot()))
+    assert isinstance(state, CameraTracks)
+    resumed = _Logic(lambda _c: (ENTRANCE,), TrackerConfig(), "line", state)
+    assert [e.track_id for f in frames[3:] for e in resumed.on_item(f)[0]] == ids
+    assert len(ids) == 1
