@@ -22,6 +22,8 @@ steps nest, so a block can be used more than once in one flow. Blocks:
 ``motion_incidents``   one ``motion.incident`` per span of motion of a camera
 ``zone``               one ``zone.entered`` per tracked object entering a zone (ByteTrack)
 ``line``               one ``line.crossed`` per tracked object crossing a directed line
+``trajectories``       one ``plate.trajectory`` per vehicle seen "at A then B within T" or
+                       "at N cameras within T" across a city (old/Mercosul forms joined)
 ``to_sink``            merge streams of events, check each is a valid event, write to ``ctx.sink``
 ``event_clock``        the Bytewax clock for your own windowed steps (event time in replays)
 =====================  ============================================================================
@@ -39,7 +41,14 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators.windowing import Clock
 
-from gtvision.events import EventBase, LineCrossed, MotionIncident, ZoneEntered
+from gtvision.events import (
+    EventBase,
+    LineCrossed,
+    MotionIncident,
+    PlatePass,
+    PlateTrajectory,
+    ZoneEntered,
+)
 from gtvision.flows.context import FlowContext
 from gtvision.flows.errors import EventCheck, user_step
 from gtvision.flows.fronts import LprFront, VideoFront, lpr_front, video_front
@@ -47,7 +56,16 @@ from gtvision.flows.params import flow
 from gtvision.operators import incidents
 from gtvision.operators.clocks import window_clock
 from gtvision.operators.geometry import Line, Zone
+from gtvision.operators.hotlist import HotlistSource
 from gtvision.operators.motion import MotionResult
+from gtvision.operators.passes import utcnow
+from gtvision.operators.trajectories import (
+    Rule,
+    Spread,
+    Then,
+    TrajectoryConfig,
+    plate_trajectories,
+)
 from gtvision.operators.zones import (
     FrameObjects,
     TrackerConfig,
@@ -61,6 +79,8 @@ __all__ = [
     "FrameObjects",
     "Line",
     "LprFront",
+    "Spread",
+    "Then",
     "VideoFront",
     "Zone",
     "event_clock",
@@ -70,6 +90,7 @@ __all__ = [
     "motion_incidents",
     "motion_objects",
     "to_sink",
+    "trajectories",
     "video_front",
     "zone",
 ]
@@ -155,6 +176,39 @@ def line(
 ) -> Stream[LineCrossed]:
     """One ``line.crossed`` (``in``/``out``) per tracked object crossing a directed line."""
     return line_crossings("crossings", _objects(objects), _Shapes(ctx, lines), _tracker(ctx))
+
+
+class _Listed:
+    """Passes whose plate matches a live hotlist entry of their city."""
+
+    def __init__(self, hotlists: HotlistSource) -> None:
+        self.hotlists = hotlists
+
+    def __call__(self, p: PlatePass) -> bool:
+        return self.hotlists.matcher(p.city_id).best(p.plate, utcnow()) is not None
+
+
+@operator
+def trajectories(
+    step_id: str,
+    passes: Stream[PlatePass],
+    ctx: FlowContext,
+    rules: Sequence[Rule],
+    lateness: timedelta = timedelta(seconds=60),
+    hotlists: HotlistSource | None = None,
+) -> Stream[PlateTrajectory]:
+    """One ``plate.trajectory`` per match of ``rules`` (:class:`Then`, :class:`Spread`).
+
+    ``lateness``: how late (event time) a pass may arrive and still join its vehicle's matches.
+    ``hotlists``: follow only plates on a live hotlist entry of their city (e.g.
+    ``hotlists_for(ctx.settings)`` for the ``hotlists`` table).
+    """
+    config = TrajectoryConfig(
+        lateness_s=lateness.total_seconds(),
+        idle_s=None if ctx.replay else max(lateness.total_seconds(), 1.0),
+    )
+    followed = op.filter("listed", passes, _Listed(hotlists)) if hotlists is not None else passes
+    return plate_trajectories("match", followed, rules, config)
 
 
 @operator
