@@ -20,6 +20,7 @@ import io
 import mimetypes
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from datetime import UTC, timedelta
@@ -110,6 +111,10 @@ class S3ObjectStore:
             self.bucket, check_key(key), io.BytesIO(data), len(data), content_type=content_type
         )
 
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Upload the file ``path`` as ``key`` (streamed: large exports)."""
+        self._client.fput_object(self.bucket, check_key(key), str(path), content_type=content_type)
+
     def get(self, key: str) -> bytes:
         """Download ``key``."""
         try:
@@ -169,6 +174,19 @@ class LocalObjectStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Copy the file ``path`` as ``key`` (atomically, like :meth:`put`)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -8,7 +8,8 @@ removes all four, in batches, for
 
 * **retention** (:meth:`Purger.expire`): events older than their camera's ``retention_days``
   (``GTV_RETENTION_DAYS`` for events of cameras that are not registered any more), recordings
-  the same way, and ``audit_log`` rows older than ``GTV_AUDIT_RETENTION_DAYS``;
+  and exports (with their objects) the same way, and ``audit_log`` rows older than
+  ``GTV_AUDIT_RETENTION_DAYS``;
 * **erasure** (:meth:`Purger.erase`): every event whose plate equals a given plate, in one city
   or in all, whatever its age (a data subject's request).
 
@@ -64,6 +65,7 @@ class Purged:
     feed_entries: int = 0
     outbox: int = 0
     recordings: int = 0
+    exports: int = 0
     audit: int = 0
 
     def __add__(self, other: Purged) -> Purged:
@@ -87,6 +89,10 @@ _EXPIRED_RECORDINGS = (
     "FROM recordings r LEFT JOIN cameras c ON c.id = r.camera_id "
     "WHERE COALESCE(r.ended_at, r.started_at) "
     "< %(now)s - make_interval(days => COALESCE(c.retention_days, %(days)s::int))"
+)
+_EXPIRED_EXPORTS = (
+    "FROM exports r LEFT JOIN cameras c ON c.id = r.camera_id "
+    "WHERE r.ended_at < %(now)s - make_interval(days => COALESCE(c.retention_days, %(days)s::int))"
 )
 _OLD_AUDIT = "FROM audit_log WHERE ts < %(now)s - make_interval(days => %(audit_days)s::int)"
 _BATCH = " LIMIT %(batch)s FOR UPDATE OF {} SKIP LOCKED"
@@ -149,20 +155,21 @@ class Purger:
                     break
         return total
 
-    def _recording_batches(self, params: dict[str, Any]) -> int:
+    def _video_batches(self, table: str, expired: str, params: dict[str, Any]) -> int:
+        """Delete expired rows of ``table`` (recordings, exports) and their objects."""
         removed = 0
         with psycopg.connect(self._dsn) as conn:
             while True:
                 with conn.transaction():
                     rows = conn.execute(
-                        f"SELECT r.id, r.object_key {_EXPIRED_RECORDINGS}{_BATCH.format('r')}",
+                        f"SELECT r.id, r.object_key {expired}{_BATCH.format('r')}",
                         {**params, "batch": self._batch},
                     ).fetchall()
                     if not rows:
                         break
                     self._delete_objects([str(r[1]) for r in rows if r[1]])
                     removed += conn.execute(
-                        "DELETE FROM recordings WHERE id = ANY(%s)", ([r[0] for r in rows],)
+                        f"DELETE FROM {table} WHERE id = ANY(%s)", ([r[0] for r in rows],)
                     ).rowcount
                 if len(rows) < self._batch:
                     break
@@ -185,13 +192,15 @@ class Purger:
             return Purged(
                 events=self._count(_EXPIRED, params),
                 recordings=self._count(_EXPIRED_RECORDINGS, params),
+                exports=self._count(_EXPIRED_EXPORTS, params),
                 audit=self._count(_OLD_AUDIT, params),
             )
         done = self._event_batches(_EXPIRED, params)
-        recordings = self._recording_batches(params)
+        recordings = self._video_batches("recordings", _EXPIRED_RECORDINGS, params)
+        exports = self._video_batches("exports", _EXPIRED_EXPORTS, params)
         with psycopg.connect(self._dsn) as conn:
             audit = conn.execute(f"DELETE {_OLD_AUDIT}", params).rowcount
-        return done + Purged(recordings=recordings, audit=audit)
+        return done + Purged(recordings=recordings, exports=exports, audit=audit)
 
     def erase(
         self,

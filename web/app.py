@@ -20,6 +20,7 @@ from gtvision.web import (
     routes_auth,
     routes_cameras,
     routes_events,
+    routes_exports,
     routes_hotlists,
     routes_live,
     routes_ops,
@@ -50,6 +51,7 @@ ROUTES: list[BaseRoute] = [
     *routes_hotlists.ROUTES,
     *routes_privacy.ROUTES,
     *routes_recordings.ROUTES,
+    *routes_exports.ROUTES,
     *routes_stream.ROUTES,
     *routes_ui.ROUTES,
 ]

@@ -184,6 +184,13 @@ class RecordingQuery(_In):
     cursor: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+class ExportIn(_In):
+    """``POST /cameras/{id}/exports``: the range of recordings to join (aware times)."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+
 class HotlistIn(_In):
     """A hotlist entry."""
 

@@ -7,6 +7,7 @@ test can pass any conforming implementation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -50,6 +51,10 @@ class ObjectStoreLike(Protocol):
         """Remove ``key`` (no error when missing): LGPD erasure."""
         ...
 
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the file ``path`` as ``key`` (exports)."""
+        ...
+
 
 @dataclass(slots=True)
 class AppState:
@@ -66,6 +71,7 @@ class AppState:
     live: Any = None  # gtvision.web.live.LiveRelay, made on the first live-video request
     live_sources: dict[int, Path] = field(default_factory=dict)  # camera id -> local file (demo)
     mediamtx: Any = None  # gtvision.web.mediamtx.MediaMtx while the integration is on
+    exports_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
     def key(self, tag: object, *parts: object) -> str:
         """A Redis key under ``settings.redis_prefix`` with hash tag ``tag`` (``redis_keys``)."""

@@ -133,16 +133,34 @@ def test_expire_removes_rows_objects_feed_and_outbox(
                 "new": NOW - timedelta(days=1),
             },
         )
+        conn.execute(  # exports copy recordings: they expire with the same retention
+            "INSERT INTO exports (id, city_id, camera_id, range_start, range_end, started_at,"
+            " ended_at, segments, object_key, bytes) VALUES"
+            " ('exp-old', %(c)s, %(cam)s, %(old)s, %(old)s, %(old)s, %(old)s, 1, 'exp/old.mp4', 3),"
+            " ('exp-new', %(c)s, %(cam)s, %(new)s, %(new)s, %(new)s, %(new)s, 1, 'exp/new.mp4', 3)",
+            {
+                "c": w.city,
+                "cam": w.short,
+                "old": NOW - timedelta(days=9),
+                "new": NOW - timedelta(days=1),
+            },
+        )
     s3_store.put("rec/old.mp4", b"old", "video/mp4")
     s3_store.put("rec/new.mp4", b"new", "video/mp4")
+    s3_store.put("exp/old.mp4", b"old", "video/mp4")
+    s3_store.put("exp/new.mp4", b"new", "video/mp4")
     purger = Purger(fresh_pg_dsn, s3_store, redis_feed, batch=2)
 
     dry = purger.expire(NOW, default_days=30, audit_days=730, dry_run=True)
-    assert dry == Purged(events=3, recordings=1, audit=1)
+    assert dry == Purged(events=3, recordings=1, exports=1, audit=1)
     assert len(_ids(fresh_pg_dsn)) == 6
 
     done = purger.expire(NOW, default_days=30, audit_days=730)
-    assert done == Purged(events=3, objects=3, feed_entries=3, outbox=3, recordings=1, audit=1)
+    assert done == Purged(
+        events=3, objects=3, feed_entries=3, outbox=3, recordings=1, exports=1, audit=1
+    )
+    assert not s3_store.exists("exp/old.mp4")
+    assert s3_store.exists("exp/new.mp4")
     assert _ids(fresh_pg_dsn) == {e.id for e in kept}
     for e in expired:
         assert not s3_store.exists(crops[e.id])
@@ -305,7 +323,8 @@ def test_cli_run_and_erase(
     run = _cli(env, "run")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["removed"] == {
-        "events": 1, "objects": 1, "feed_entries": 1, "outbox": 1, "recordings": 0, "audit": 0,
+        "events": 1, "objects": 1, "feed_entries": 1, "outbox": 1, "recordings": 0, "exports": 0,
+        "audit": 0,
     }  # fmt: skip
     assert _ids(fresh_pg_dsn) == {e.id for e in fresh}
 

@@ -80,7 +80,8 @@ async def test_erasure_is_scoped_complete_and_audited(api: Api) -> None:
     assert r.json() == {
         "city_id": w.cities["a"],
         "removed": {
-            "events": 2, "objects": 2, "feed_entries": 2, "outbox": 2, "recordings": 0, "audit": 0,
+            "events": 2, "objects": 2, "feed_entries": 2, "outbox": 2, "recordings": 0,
+            "exports": 0, "audit": 0,
         },
     }  # fmt: skip
     assert _stored(api, plate) == {w.cities["b"]: 1}

@@ -79,6 +79,10 @@ def _request(api: Api, method: str, path: str) -> tuple[str, dict[str, Any], Any
         ("PATCH", "/hotlists/{entry_id:int}"): {"reason": "hacked"},
         ("POST", "/alerts/{event_id:uuid}/ack"): {"note": "not mine"},
         ("POST", "/cameras/{camera_id:int}/webrtc"): {"type": "offer", "sdp": "v=0 " * 4},
+        ("POST", "/cameras/{camera_id:int}/exports"): {
+            "start": "2026-01-01T00:00:00Z",
+            "end": "2026-01-01T00:05:00Z",
+        },
         ("POST", "/erasures"): {"plate": w.plates["b"], "city_id": b},
     }
     return url, query, bodies.get((method, path))
