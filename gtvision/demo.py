@@ -15,6 +15,8 @@ What runs, and where:
   a thread and stops when the source sees the stop flag.
 * **Web**: uvicorn in the main thread, so Ctrl-C reaches it first; when it returns the flow is
   stopped, then PostgreSQL.
+* **Live video**: the sample camera is enabled and watchable: the web app's WebRTC relay plays
+  the sample video file (looped in real time, H.264 passed through) as that camera's stream.
 """
 
 from __future__ import annotations
@@ -76,8 +78,8 @@ def seed(
         )
         city_id = _one_id(conn, "SELECT id FROM cities WHERE name = %s", (CITY_NAME,))
         conn.execute(
-            "INSERT INTO cameras (city_id, name, stream_url, enabled) VALUES (%s, %s, %s, false) "
-            "ON CONFLICT (city_id, name) DO NOTHING",
+            "INSERT INTO cameras (city_id, name, stream_url, enabled) VALUES (%s, %s, %s, true) "
+            "ON CONFLICT (city_id, name) DO UPDATE SET enabled = true",  # watchable (live video)
             (city_id, CAMERA_NAME, CAMERA_URL),
         )
         camera_id = _one_id(
@@ -296,7 +298,7 @@ def run(settings: Settings, opts: DemoOptions) -> int:
             _print_access(settings, opts, demo)
             say(f"ready in {time.monotonic() - began:.1f} s. Press Ctrl-C to stop.")
 
-        _serve(settings, opts, feed, store, ready, flow)
+        _serve(settings, opts, feed, store, ready, flow, {demo.camera_id: video})
     except KeyboardInterrupt:
         pass
     finally:
@@ -322,14 +324,24 @@ def _serve(
     store: Any,
     ready: Callable[[], None],
     flow: Any,
+    live_sources: dict[int, Path],
 ) -> None:
-    """Run uvicorn in this thread; call ``ready`` once it listens; stop if the flow fails."""
+    """Run uvicorn in this thread; call ``ready`` once it listens; stop if the flow fails.
+
+    ``live_sources``: the cameras the live relay plays from a local file (the sample camera).
+    """
     import uvicorn
 
     from gtvision.web.app import create_app
     from gtvision.web.clientip import server_options
 
-    app = create_app(settings, feed=feed, store=store, redis_client=_redis_client(settings))
+    app = create_app(
+        settings,
+        feed=feed,
+        store=store,
+        redis_client=_redis_client(settings),
+        live_sources=live_sources,
+    )
     config = uvicorn.Config(
         app,
         host=opts.host,

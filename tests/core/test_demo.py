@@ -116,6 +116,44 @@ def test_operator_page_shows_plates(demo: DemoProcess) -> None:
     assert (ARTIFACTS / "operator.png").stat().st_size > 10_000
 
 
+def test_sample_camera_is_watchable(demo: DemoProcess) -> None:
+    """The demo camera is enabled and the relay answers with the sample's H.264 passed through.
+
+    No media flows: the offer carries no ICE candidate (the demo's own candidates are its host
+    addresses, and tests stay on loopback); that the relay opened the sample and chose H.264
+    passthrough is in the answer. Frames over loopback: tests/web/test_live.py.
+    """
+    import asyncio
+
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    async def offer() -> str:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver("video", direction="recvonly")
+        sdp: str = (await pc.createOffer()).sdp
+        await pc.close()
+        return sdp
+
+    demo.wait_for_line(r"^ready in", 120)
+    with httpx.Client(base_url=demo.base_url, timeout=20) as client:
+        auth = {"Authorization": f"Bearer {demo.login(client)}"}
+        cams = client.get("/cameras", headers=auth).json()["items"]
+        cam = next(c for c in cams if c["name"] == "Sample street")
+        assert cam["enabled"] is True
+        live = client.get(f"/cameras/{cam['id']}/live", headers=auth)
+        assert live.status_code == 200, live.text
+        assert live.json()["webrtc_url"] == f"/cameras/{cam['id']}/webrtc"
+        r = client.post(
+            live.json()["webrtc_url"],
+            json={"type": "offer", "sdp": asyncio.run(offer())},
+            headers=auth,
+        )
+    assert r.status_code == 200, r.text
+    video = r.json()["sdp"].split("m=video", 1)[1]
+    assert "H264/90000" in video
+    assert "VP8" not in video  # passthrough: the answer offers only the camera's codec
+
+
 def test_sigint_stops_everything(demo: DemoProcess) -> None:
     assert demo.postgres_processes(), "the embedded PostgreSQL should be running before Ctrl-C"
     began = time.monotonic()

@@ -30,6 +30,14 @@ def test_seed_is_idempotent_and_prints_the_password_once(fresh_pg_dsn: str) -> N
             "SELECT city_id, pattern, kind FROM hotlists WHERE pattern = 'GTV5K42'"
         ).fetchall()
     assert rows == [(first.city_id, "GTV5K42", "exact")]
+    with psycopg.connect(fresh_pg_dsn, autocommit=True) as conn:
+        enabled = conn.execute("SELECT enabled FROM cameras WHERE id = %s", (first.camera_id,))
+        assert enabled.fetchone() == (True,)  # watchable: the live relay plays the sample
+        conn.execute("UPDATE cameras SET enabled = false WHERE id = %s", (first.camera_id,))
+    seed(fresh_pg_dsn, "GTV5K42")
+    with psycopg.connect(fresh_pg_dsn) as conn:
+        again_on = conn.execute("SELECT enabled FROM cameras WHERE id = %s", (first.camera_id,))
+        assert again_on.fetchone() == (True,)  # a demo from before this change gets it too
 
 
 def test_reset_and_chosen_password(fresh_pg_dsn: str) -> None:

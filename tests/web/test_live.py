@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
@@ -23,7 +24,7 @@ from gtvision.web.auth import Role
 from gtvision.web.live import LiveError, LiveRelay
 from tests.conftest import Publisher
 from tests.core.test_demo import CHROMIUM, CHROMIUM_ARGS
-from tests.web.conftest import PASSWORD, Api, serve
+from tests.web.conftest import PASSWORD, Api, running, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -248,28 +249,43 @@ async def test_vp8_only_viewer_gets_a_transcoded_stream(
     assert relay.cameras == 0
 
 
-async def test_late_viewer_starts_from_the_kept_gop_of_a_local_file(tmp_path: Path) -> None:
+async def test_late_viewer_starts_from_the_kept_gop_of_a_local_file(
+    api: Api, tmp_path: Path
+) -> None:
     """A viewer joining mid-GOP gets a picture at once, not at the next keyframe 20 s later.
 
-    The source is a local MP4 looped in real time (how the demo's camera is watchable): MP4's
-    length-prefixed H.264 must reach the viewers as Annex-B with SPS/PPS on the keyframe.
+    The source is a local MP4 looped in real time, given to the app as ``live_sources`` (how
+    ``gtvision demo`` makes its camera watchable): MP4's length-prefixed H.264 must reach the
+    viewers as Annex-B with SPS/PPS on the keyframe.
     """
     video = make_video(tmp_path / "gop.mp4", duration=24, size=(320, 240), fps=10, gop=200)
-    relay = LiveRelay(local_sources={9: video}, linger_s=0)
-    first = Viewer()
-    answer = await relay.answer(9, "rtsp://unused.invalid/x", (await first.offer())["sdp"])
-    await first.accept({"type": "answer", "sdp": answer})
-    await asyncio.wait_for(first.enough.wait(), 30)
-    await asyncio.sleep(2.0)  # the feed is now ~3 s into a 20 s GOP
-    late = Viewer()
-    answer = await relay.answer(9, "rtsp://unused.invalid/x", (await late.offer())["sdp"])
-    await late.accept({"type": "answer", "sdp": answer})
-    assert await _until(lambda: late.first_frame_s is not None, 10)
-    assert late.first_frame_s is not None
-    assert late.first_frame_s < 5, late.first_frame_s
-    print(f"late viewer's first frame after {late.first_frame_s:.2f} s")
-    assert relay.modes() == {"passthrough": 2, "decode": 0}
-    assert set(late.frames) == {(320, 240)}
-    await first.close()
-    await late.close()
-    await relay.close()
+    camera = _camera(api, "rtsp://sample.invalid/not-read")
+    async with running(
+        api.settings, feed=api.feed, store=api.store, live_sources={camera: video}
+    ) as app:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+
+            async def watch() -> Viewer:
+                viewer = Viewer()
+                r = await client.post(
+                    f"/cameras/{camera}/webrtc",
+                    json=await viewer.offer(),
+                    headers=api.auth("a", Role.VIEWER),
+                )
+                assert r.status_code == 200, r.text
+                await viewer.accept(r.json())
+                return viewer
+
+            first = await watch()
+            await asyncio.wait_for(first.enough.wait(), 30)
+            await asyncio.sleep(2.0)  # the feed is now ~3 s into a 20 s GOP
+            late = await watch()
+            assert await _until(lambda: late.first_frame_s is not None, 10)
+            assert late.first_frame_s is not None
+            assert late.first_frame_s < 5, late.first_frame_s
+            print(f"late viewer's first frame after {late.first_frame_s:.2f} s")
+            assert app.state.gtv.live.modes() == {"passthrough": 2, "decode": 0}
+            assert set(late.frames) == {(320, 240)}
+            await first.close()
+            await late.close()
