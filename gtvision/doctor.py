@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -166,14 +166,26 @@ def check_s3(settings: Settings, timeout: float) -> Check:
     return Check("S3", target, "OK", "bucket exists")
 
 
-def check_rtsp(url: str, timeout: float, label: str = "RTSP") -> Check:
-    """Open the stream over TCP and decode one video frame."""
+def check_rtsp(
+    url: str, timeout: float, label: str = "RTSP", allow: Sequence[str] | None = None
+) -> Check:
+    """Open the stream over TCP and decode one video frame.
+
+    With ``allow`` (table cameras: ``GTV_CAMERA_ALLOW_CIDRS``) the address is checked first and
+    the checked address opened, as the readers do.
+    """
     import av
+
+    from gtvision.sources.streamurl import UnsafeUrl, pin
 
     target = mask_url(url)
     try:
+        opened = url if allow is None else pin(url, allow)
+    except UnsafeUrl as err:
+        return Check(label, target, "FAILED", f"address refused: {err}")
+    try:
         with av.open(
-            url, options={"rtsp_transport": "tcp"}, timeout=(timeout, timeout)
+            opened, options={"rtsp_transport": "tcp"}, timeout=(timeout, timeout)
         ) as container:
             if not container.streams.video:
                 return Check(label, target, "FAILED", "no video stream")
@@ -214,13 +226,16 @@ def run_checks(settings: Settings, timeout: float = 5.0) -> list[Check]:
     add("Redis", partial(check_redis, rd, timeout, cluster=settings.redis_cluster) if rd else None)
     add("RabbitMQ", partial(check_amqp, mq, timeout) if mq else None)
     add("S3", partial(check_s3, settings, timeout) if settings.s3_endpoint else None)
-    sources = [("RTSP", url) for url in settings.rtsp_urls]
+    sources: list[tuple[str, str, Sequence[str] | None]] = [
+        ("RTSP", url, None) for url in settings.rtsp_urls
+    ]
     if db:
-        sources += database_cameras(db, timeout)
+        allow = settings.camera_allow_cidrs
+        sources += [(label, url, allow) for label, url in database_cameras(db, timeout)]
     if not sources:
         add("RTSP", None)
-    for label, url in sources:
-        add(label, partial(check_rtsp, url, timeout, label))
+    for label, url, guard in sources:
+        add(label, partial(check_rtsp, url, timeout, label, guard))
     with ThreadPoolExecutor(max_workers=min(8, len(jobs) or 1)) as pool:
         results = iter(list(pool.map(lambda job: job(), jobs)))
     return [row if row is not None else next(results) for row in rows]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -38,6 +38,9 @@ class CameraSpec:
     keyframes_only: bool = False
     motion: MotionSettings = field(default_factory=MotionSettings)
     motion_enabled: bool = True
+    #: networks the URL's address must be in, checked at every connect
+    #: (``GTV_CAMERA_ALLOW_CIDRS`` for cameras of the table); ``None``: not checked
+    allow: tuple[str, ...] | None = None
 
 
 class CameraDirectory(Protocol):
@@ -98,11 +101,19 @@ def spec_from_row(row: Sequence[Any]) -> CameraSpec:
 
 
 class DbCameras:
-    """Enabled cameras of the ``cameras`` table, plus fixed extra cameras."""
+    """Enabled cameras of the ``cameras`` table, plus fixed extra cameras.
 
-    def __init__(self, dsn: str, extra: Sequence[CameraSpec] = ()) -> None:
+    Table cameras carry ``allow`` (``GTV_CAMERA_ALLOW_CIDRS``): their URLs were written through
+    the API, so the reader checks their address at every connect. The extra cameras
+    (``GTV_RTSP_URLS``) are the operator's own configuration and keep theirs.
+    """
+
+    def __init__(
+        self, dsn: str, extra: Sequence[CameraSpec] = (), *, allow: Sequence[str] | None = None
+    ) -> None:
         self._dsn = dsn
         self._extra = list(extra)
+        self._allow = None if allow is None else tuple(allow)
 
     def cameras(self) -> list[CameraSpec]:
         """Query the table (a short-lived connection: one query every poll)."""
@@ -110,7 +121,10 @@ class DbCameras:
 
         with psycopg.connect(self._dsn, connect_timeout=3) as conn:
             rows = conn.execute(_SELECT).fetchall()
-        return [spec_from_row(r) for r in rows] + self._extra
+        specs = [spec_from_row(r) for r in rows]
+        if self._allow is not None:
+            specs = [replace(s, allow=self._allow) for s in specs]
+        return specs + self._extra
 
 
 class CameraRegistry:

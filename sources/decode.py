@@ -15,17 +15,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol, cast
-from urllib.parse import urlsplit
 
 import numpy as np
 
-from gtvision.config import mask_url as _mask_url
 from gtvision.events import CameraEvent, Frame
+from gtvision.logs import redact as _mask_url
+from gtvision.sources.streamurl import UnsafeUrl, split
 
 if TYPE_CHECKING:
     import av
@@ -173,30 +172,17 @@ def creation_time(metadata: dict[str, str]) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-_USERINFO = re.compile(r"(//[^/@:]*):[^/@]*@")
-
-
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (also for URLs too broken to parse)."""
-    try:
-        return _mask_url(url)
-    except ValueError:
-        return _USERINFO.sub(r"\1:***@", url)
+    """``url`` (or any text) with every URL password replaced by ``***``."""
+    return _mask_url(url)
 
 
 def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a camera stream URL (``None`` when it looks valid)."""
+    """Why ``url`` cannot be a camera stream URL (``None`` when it is valid; see streamurl)."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as err:
-        return f"malformed URL {mask_url(url)!r}: {err}"
-    if parts.scheme not in {"rtsp", "rtsps"}:
-        return f"expected an rtsp:// or rtsps:// URL, got {mask_url(url)!r}"
-    if not parts.hostname or any(c.isspace() for c in url):
-        return f"malformed URL {mask_url(url)!r}: no host or blanks in it"
-    if port == 0:
-        return f"malformed URL {mask_url(url)!r}: port 0"
+        split(url)
+    except UnsafeUrl as err:
+        return str(err)
     return None
 
 

@@ -55,6 +55,7 @@ from gtvision.sources.decode import (
     to_frame,
     url_problem,
 )
+from gtvision.sources.streamurl import UnsafeUrl, pin
 
 if TYPE_CHECKING:
     import av.container
@@ -146,7 +147,7 @@ class CameraReader:
         return out
 
     def _offline(self, reason: OfflineReason, detail: str) -> None:
-        detail = detail.replace(self.spec.url, mask_url(self.spec.url))
+        detail = mask_url(detail)  # the URL opened may be the pinned one, not spec.url
         was_online, self.online = self.online, False
         metrics.ONLINE.labels(self._label).set(0)
         if was_online or reason != self._last_reason:
@@ -180,9 +181,15 @@ class CameraReader:
         problem = url_problem(self.spec.url)
         if problem is not None:
             return "bad_url", problem
+        url = self.spec.url
+        if self.spec.allow is not None:  # resolve and check now, open the checked address
+            try:
+                url = pin(url, self.spec.allow)
+            except UnsafeUrl as err:
+                return "bad_url", str(err)
         t0 = time.monotonic()
         try:
-            container = av.open(self.spec.url, options=dict(RTSP_OPTIONS), timeout=OPEN_TIMEOUT)
+            container = av.open(url, options=dict(RTSP_OPTIONS), timeout=OPEN_TIMEOUT)
         except Exception as err:
             return offline_reason(err, time.monotonic() - t0)
         try:

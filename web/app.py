@@ -36,6 +36,7 @@ from gtvision.web.problems import (
     api_error_handler,
     data_error_handler,
     http_error_handler,
+    integrity_error_handler,
     server_error_handler,
 )
 from gtvision.web.state import ObjectStoreLike, lifespan_for
@@ -93,6 +94,7 @@ def create_app(
         exception_handlers={
             ApiError: api_error_handler,
             psycopg.DataError: data_error_handler,
+            psycopg.IntegrityError: integrity_error_handler,
             HTTPException: http_error_handler,
             Exception: server_error_handler,
         },

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from aiortc.codecs import CODECS
 from aiortc.exceptions import InvalidAccessError, OperationError
 from aiortc.rtcpeerconnection import find_common_codecs
 
+from gtvision.sources.streamurl import UnsafeUrl
 from gtvision.web.livefeed import CameraFeed, DecodedTrack, PacketTrack, describe
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,12 @@ def offers_h264(offer_sdp: str) -> bool:
     """Whether the offer's video accepts an H.264 format aiortc can send (packetization 1)."""
     try:
         description = sdp.SessionDescription.parse(offer_sdp)
-    except (ValueError, IndexError, KeyError) as err:
-        raise LiveError(422, f"invalid SDP offer: {type(err).__name__}: {err}") from None
+    except (ValueError, IndexError, KeyError, AssertionError, TypeError):  # aiortc's parser
+        msg = "invalid SDP offer: not a session description (RFC 8866) as a browser sends it"
+        raise LiveError(422, msg) from None
     videos = [m for m in description.media if m.kind == "video"]
     if not videos:
-        msg = "the offer has no video media section: offer to receive video"
+        msg = "invalid SDP offer: it has no video media section (offer to receive video)"
         raise LiveError(422, msg)
     common = find_common_codecs(CODECS["video"], videos[0].rtp.codecs)
     return any(c.mimeType.lower() == "video/h264" for c in common)
@@ -99,7 +101,9 @@ class LiveRelay:
         ice_servers: list[str] | None = None,
         local_sources: Mapping[int, Path] | None = None,
         linger_s: float = 15.0,
+        allow: Sequence[str] | None = None,
     ) -> None:
+        self.allow = allow
         self.max_peers = max_peers
         self.linger_s = linger_s
         self.ice_servers = list(ice_servers or [])
@@ -130,13 +134,19 @@ class LiveRelay:
 
     async def _open(self, camera_id: int, url: str) -> _Camera:
         source: str | Path = self.local_sources.get(camera_id, url)
-        try:  # opening RTSP blocks (connect, DESCRIBE, SETUP): not on the event loop
-            container = await asyncio.to_thread(CameraFeed.open_container, source)
+        allow = None if isinstance(source, Path) else self.allow
+        try:  # resolving and opening RTSP block (connect, DESCRIBE, SETUP): not on the loop
+            container = await asyncio.to_thread(CameraFeed.open_container, source, allow)
+        except UnsafeUrl as err:
+            log.warning("camera %s: stream address refused: %s", camera_id, err)
+            msg = f"camera {camera_id} stream is not available: its address is not allowed"
+            raise LiveError(502, msg) from None
         except Exception as err:  # PyAV raises its own OSError subclasses, and ValueError
             log.warning("camera %s: cannot open its stream: %s", camera_id, describe(err, source))
-            msg = f"camera {camera_id} stream is not available: {type(err).__name__}"
+            msg = f"camera {camera_id} stream is not available: the camera did not deliver video"
             raise LiveError(502, msg) from None
-        cam = self._cameras[camera_id] = _Camera(CameraFeed(camera_id, source, container))
+        feed = CameraFeed(camera_id, source, container, allow)
+        cam = self._cameras[camera_id] = _Camera(feed)
         return cam
 
     async def _camera(self, camera_id: int, url: str) -> _Camera:
@@ -180,7 +190,9 @@ class LiveRelay:
             await pc.setLocalDescription(await pc.createAnswer())
         except (ValueError, InvalidAccessError, OperationError) as err:  # unusable SDP
             await self._drop(camera_id, pc)
-            raise LiveError(422, f"invalid SDP offer: {err}") from None
+            log.info("camera %s: offer refused by aiortc: %s", camera_id, err)
+            msg = "invalid SDP offer: its media sections cannot be answered (DTLS, ICE, codecs)"
+            raise LiveError(422, msg) from None
         except Exception:
             await self._drop(camera_id, pc)
             raise

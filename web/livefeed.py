@@ -24,7 +24,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,9 +34,10 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.video.codeccontext import VideoCodecContext
 
-from gtvision.config import mask_url
+from gtvision.logs import redact as mask_url
 from gtvision.sinks.backoff import Backoff
 from gtvision.sources.decode import OPEN_TIMEOUT, RTSP_OPTIONS
+from gtvision.sources.streamurl import pin
 
 log = logging.getLogger(__name__)
 #: a GOP longer than this (packets or bytes) is not kept: late joiners wait for a keyframe
@@ -118,9 +119,16 @@ class _Clock:
 class CameraFeed:
     """One camera read once for every viewer of this process (see the module docstring)."""
 
-    def __init__(self, camera_id: int, source: str | Path, container: Any) -> None:
+    def __init__(
+        self,
+        camera_id: int,
+        source: str | Path,
+        container: Any,
+        allow: Sequence[str] | None = None,
+    ) -> None:
         self.camera_id = camera_id
         self.source = source
+        self.allow = allow
         stream = container.streams.video[0]
         self.codec: str = stream.codec_context.name
         self.time_base: Fraction = Fraction(stream.time_base or Fraction(1, 90000))
@@ -139,12 +147,18 @@ class CameraFeed:
 
     # ---- opening (blocking: call through asyncio.to_thread) ---------------------------------
     @staticmethod
-    def open_container(source: str | Path) -> Any:
-        """Open ``source`` (an RTSP URL, or a local video file) and check it has video."""
+    def open_container(source: str | Path, allow: Sequence[str] | None = None) -> Any:
+        """Open ``source`` (an RTSP URL, or a local video file) and check it has video.
+
+        With ``allow`` (``GTV_CAMERA_ALLOW_CIDRS``) the URL's host is resolved and checked now
+        and the stream opened at the checked address (:func:`~gtvision.sources.streamurl.pin`;
+        raises :class:`~gtvision.sources.streamurl.UnsafeUrl`), on every (re)connect.
+        """
         if isinstance(source, Path):
             container = av.open(str(source))
         else:
-            container = av.open(source, options=dict(RTSP_OPTIONS), timeout=OPEN_TIMEOUT)
+            url = source if allow is None else pin(source, allow)
+            container = av.open(url, options=dict(RTSP_OPTIONS), timeout=OPEN_TIMEOUT)
         if not container.streams.video:
             container.close()
             msg = f"{_shown(source)} has no video stream"
@@ -169,7 +183,7 @@ class CameraFeed:
                 if self._stop.wait(backoff.next()):
                     break
                 try:
-                    container = self.open_container(self.source)
+                    container = self.open_container(self.source, self.allow)
                     break
                 except Exception as err:
                     log.info(
@@ -402,7 +416,8 @@ def _shown(source: str | Path) -> str:
 def describe(err: BaseException, source: str | Path) -> str:
     """``Type: message`` of an error opening or reading ``source``, its password masked.
 
-    PyAV puts the URL it was given, credentials included, into its error messages.
+    PyAV puts the URL it was given, credentials included, into its error messages (the URL
+    opened, which is not ``source`` when the host was pinned to its address): every URL
+    password in the text is masked.
     """
-    text = f"{type(err).__name__}: {err}"
-    return text if isinstance(source, Path) else text.replace(source, mask_url(source))
+    return mask_url(f"{type(err).__name__}: {err}")

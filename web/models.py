@@ -9,7 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from gtvision.operators.geometry import ZoneList
 from gtvision.web.auth import Role
-from gtvision.web.ssrf import parse_stream_url
+from gtvision.web.ssrf import UnsafeUrl, normalise
 
 Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
 OptName = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
@@ -107,17 +107,28 @@ class CityQuery(_In):
     city_id: int | None = Id
 
 
-def _stream_url(value: str | None) -> str | None:
-    if value is not None:
-        parse_stream_url(value)  # scheme and host syntax; the address check needs DNS
-    return value
+def _stream_url(value: str) -> str:
+    """The normal form of a stream URL (stored, checked and opened as is); see ``streamurl``."""
+    try:
+        return normalise(value)
+    except UnsafeUrl as err:
+        raise ValueError(str(err)) from None
+
+
+# A camera stream URL: strict syntax, scheme and host lower-cased; the address check (DNS) is
+# the route's. ``format: uri`` marks it for the security suite's URL-field matrix.
+StreamUrl = Annotated[
+    str,
+    Field(min_length=8, max_length=2000, json_schema_extra={"format": "uri"}),
+    AfterValidator(_stream_url),
+]
 
 
 class CameraIn(_In):
     """A camera. ``stream_url`` must be ``rtsp://`` or ``rtsps://``."""
 
     name: str = Name
-    stream_url: str = Field(min_length=8, max_length=2000)
+    stream_url: StreamUrl
     city_id: int | None = Id
     enabled: bool = True
     lpr_enabled: bool = True
@@ -129,28 +140,18 @@ class CameraIn(_In):
         description="polygons {kind: zone} and directed lines {kind: line}, coordinates 0..1",
     )
 
-    @field_validator("stream_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return _stream_url(value)
-
 
 class CameraPatch(_In):
     """Fields of a camera to change."""
 
     name: str | None = OptName
-    stream_url: str | None = Field(default=None, min_length=8, max_length=2000)
+    stream_url: StreamUrl | None = None
     enabled: bool | None = None
     lpr_enabled: bool | None = None
     motion_enabled: bool | None = None
     analysis_fps: float | None = Field(default=None, gt=0, le=60)
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     zones: ZoneList | None = None
-
-    @field_validator("stream_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return _stream_url(value)
 
 
 class EventQuery(_In):

@@ -30,6 +30,8 @@ _TITLES = {
     422: "Unprocessable Content",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
     503: "Service Unavailable",
 }
 
@@ -105,9 +107,38 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def data_error_handler(request: Request, exc: Exception) -> Response:
-    """PostgreSQL refused a value the models let through (NUL byte, out of range): 422."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return problem(422, f"value refused by the database: {first}", instance=request.url.path)
+    """PostgreSQL refused a value the models let through (out of range, bad encoding): 422.
+
+    The answer names the column or constraint in the API's words, never psycopg's message.
+    """
+    diag = getattr(exc, "diag", None)
+    where = getattr(diag, "column_name", None) or getattr(diag, "constraint_name", None)
+    what = f" for {where}" if where else ""
+    detail = f"a value{what} cannot be stored (too large, out of range or not valid text)"
+    return problem(422, detail, instance=request.url.path)
+
+
+_INTEGRITY = {
+    "23505": (409, "conflicts with an existing record"),
+    "23503": (422, "refers to a record that does not exist (or is still referred to)"),
+    "23502": (422, "is missing a required value"),
+    "23514": (422, "breaks the rule"),
+    "23P01": (409, "overlaps an existing record"),
+}
+
+
+async def integrity_error_handler(request: Request, exc: Exception) -> Response:
+    """A constraint the route did not expect fired: 409/422 naming it, without psycopg's text."""
+    code = getattr(exc, "sqlstate", None) or ""
+    status, what = _INTEGRITY.get(code, (409, "breaks a database rule"))
+    diag = getattr(exc, "diag", None)
+    name = getattr(diag, "constraint_name", None) or getattr(diag, "column_name", None) or ""
+    table = getattr(diag, "table_name", None)
+    subject = f"the {table} record" if table else "the record"
+    detail = f"{subject} {what}{f' {name}' if name else ''}"
+    log.info("%s %s refused by the database: sqlstate %s %s", request.method,
+             request.url.path, code, name)  # fmt: skip
+    return problem(status, detail, instance=request.url.path)
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:

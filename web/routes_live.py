@@ -36,6 +36,7 @@ def _relay(state: AppState) -> object:
             ice_servers=s.webrtc_ice_servers,
             local_sources=state.live_sources,
             linger_s=s.webrtc_linger_s,
+            allow=s.camera_allow_cidrs,
         )
     return state.live
 
@@ -104,6 +105,11 @@ async def camera_webrtc(call: Call) -> Response:
     try:
         sdp = await relay.answer(camera_id, row["stream_url"], body.sdp)
     except LiveError as err:
+        async with call.state.pool.connection() as conn:
+            await audit(
+                conn, call.user, "camera.live.failed", f"camera:{camera_id}", call.ip,
+                {"status": err.status, "reason": err.detail}, city_id=row["city_id"],
+            )  # fmt: skip
         raise ApiError(err.status, err.detail) from None
     async with call.state.pool.connection() as conn:
         await audit(

@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     extra = env_cameras(settings.rtsp_urls, settings.analysis_fps)
     directory: CameraDirectory = extra
     if settings.database_url:
-        directory = DbCameras(settings.database_url, extra.specs)
+        directory = DbCameras(settings.database_url, extra.specs, allow=settings.camera_allow_cidrs)
     elif not settings.rtsp_urls:
         msg = "invalid configuration: GTV_DATABASE_URL='' and GTV_RTSP_URLS='': no cameras to read"
         raise ConfigError(msg)

@@ -50,6 +50,7 @@ def test_everything_ok(
             (city[0], "rtsp://127.0.0.1:1/disabled"),
         )
     env = {**service_env, "GTV_DATABASE_URL": fresh_pg_dsn, "GTV_RTSP_URLS": pub.url}
+    env["GTV_CAMERA_ALLOW_CIDRS"] = "127.0.0.1/32"  # the table camera is on loopback
     code, rows = _doctor(env)
     assert code == 0, rows
     for service in ("PostgreSQL", "Redis", "RabbitMQ", "S3", "RTSP", "camera"):

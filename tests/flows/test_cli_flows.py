@@ -137,7 +137,12 @@ def test_run_picks_up_added_and_removed_cameras(
 ) -> None:
     pub_a, pub_b = rtsp_publisher("run-a"), rtsp_publisher("run-b")
     out = tmp_path / "events.jsonl"
-    env = _env(GTV_DATABASE_URL=fresh_pg_dsn, GTV_RTSP_URLS=pub_a.url)
+    # camera b is a table camera on loopback: the reader's address guard must allow it
+    env = _env(
+        GTV_DATABASE_URL=fresh_pg_dsn,
+        GTV_RTSP_URLS=pub_a.url,
+        GTV_CAMERA_ALLOW_CIDRS="127.0.0.1/32",
+    )
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(
         [*GTV, "run", "motion", "--jsonl", str(out), "--poll-s", "1"],

@@ -177,11 +177,22 @@ def web_redis(redis_target: RedisTarget) -> tuple[RedisTarget, bool]:
 
 @pytest.fixture(scope="module")
 def web_backend(
-    pg_dsn: str, web_redis: tuple[RedisTarget, bool], tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pg_dsn: str,
+    web_redis: tuple[RedisTarget, bool],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Settings, RedisFeed, LocalObjectStore, EventWriter, World]]:
+    """Settings, feed, store, writer and seeded world of a test module.
+
+    A module may set ``CAMERA_ALLOW_CIDRS`` (e.g. to let the live relay read a loopback RTSP
+    server, which the address guard refuses unless a loopback network is listed).
+    """
     tmp = tmp_path_factory.mktemp("web")
     target, cluster = web_redis
-    settings = make_settings(pg_dsn, target, tmp, redis_cluster=cluster)
+    kw: dict[str, Any] = {"redis_cluster": cluster}
+    if hasattr(request.module, "CAMERA_ALLOW_CIDRS"):
+        kw["camera_allow_cidrs"] = request.module.CAMERA_ALLOW_CIDRS
+    settings = make_settings(pg_dsn, target, tmp, **kw)
     feed = RedisFeed(settings.redis_url, settings.redis_prefix, cluster=cluster)
     store = LocalObjectStore(tmp / "objects", b"store-secret", "http://testserver")
     pool = open_pool(pg_dsn)

@@ -27,6 +27,8 @@ from tests.core.test_demo import CHROMIUM, CHROMIUM_ARGS
 from tests.web.conftest import PASSWORD, Api, running, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+# the test cameras are RTSP servers on 127.0.0.1: the relay's address guard must allow them
+CAMERA_ALLOW_CIDRS = ["10.0.0.0/8", "192.168.0.0/16", "127.0.0.1/32"]
 
 
 @pytest.fixture(autouse=True)
