@@ -73,8 +73,10 @@ from gtvision.operators.zones import (
     motion_objects,
     zone_entries,
 )
+from gtvision.sources.decode import EPOCH
 
 __all__ = [
+    "EPOCH",
     "FlowContext",
     "FrameObjects",
     "Line",

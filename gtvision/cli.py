@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "gtvision.commands.db",
     "gtvision.commands.demo",
     "gtvision.commands.doctor",
+    "gtvision.commands.eval",
     "gtvision.commands.flows",
     "gtvision.commands.lpr",
     "gtvision.commands.models",

@@ -13,7 +13,8 @@ Track ids are deterministic: the same frames give the same ids.
   centre of its box) is inside a zone and was not on the track's previous frame (first seen
   inside counts as entering).
 * :func:`line_crossings`: one :class:`~gtvision.events.LineCrossed` per crossing of a line by a
-  track, with its direction (see :class:`~gtvision.operators.geometry.Line`).
+  track's anchor (bottom centre of its box), with its direction (see
+  :class:`~gtvision.operators.geometry.Line`).
 
 Zones and lines are normalised; they are turned into pixels of each camera's frame size, and
 rebuilt when the camera's geometry (``shapes_for(camera_id)``) or frame size changes.
@@ -55,10 +56,47 @@ class FrameObjects:
     label: str = "motion"
 
 
-def motion_objects(result: MotionResult) -> FrameObjects:
-    """The motion blobs of a frame as objects to track."""
+def merge_boxes(boxes: Sequence[Box], margin: float) -> tuple[Box, ...]:
+    """Boxes closer than ``margin`` pixels to each other merged into their union.
+
+    A moving object often shows up as several motion blobs (uniform areas of it do not change
+    from frame to frame); tracked apart they would be several objects.
+    """
+    merged = list(boxes)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                a, b = merged[i], merged[j]
+                if (
+                    a.x1 - margin <= b.x2
+                    and b.x1 - margin <= a.x2
+                    and a.y1 - margin <= b.y2
+                    and b.y1 - margin <= a.y2
+                ):
+                    merged[i] = a.union(b)
+                    del merged[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return tuple(sorted(merged, key=lambda b: (b.x1, b.y1)))
+
+
+def motion_objects(result: MotionResult, merge: float = 0.05) -> FrameObjects:
+    """The motion blobs of a frame as objects to track.
+
+    Blobs closer than ``merge`` × the picture's larger side are merged into one object.
+    """
+    margin = merge * max(result.width, result.height)
     return FrameObjects(
-        result.city_id, result.camera_id, result.ts, result.width, result.height, result.boxes
+        result.city_id,
+        result.camera_id,
+        result.ts,
+        result.width,
+        result.height,
+        merge_boxes(result.boxes, margin),
     )
 
 
@@ -149,7 +187,10 @@ class _Logic(StatefulLogic[FrameObjects, ZoneEntered | LineCrossed, CameraTracks
         geometry, size = st.geometry, st.size
         st.lines = {
             ln.name: sv.LineZone(
-                start=sv.Point(*ln.pixels(*size)[0]), end=sv.Point(*ln.pixels(*size)[1])
+                start=sv.Point(*ln.pixels(*size)[0]),
+                end=sv.Point(*ln.pixels(*size)[1]),
+                triggering_anchors=(_ANCHOR,),
+                minimum_crossing_threshold=2,  # two frames on the new side: no jitter crossings
             )
             for ln in lines_of(list(geometry))
         }

@@ -14,6 +14,10 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gtvision.sources.synthetic import SampleCar
 
 SCENE = "drawgrid=w=80:h=60:t=2:c=white@0.4,drawbox=x=iw/4:y=ih/4:w=iw/6:h=ih/5:c=0x203040:t=fill"
 
@@ -62,4 +66,41 @@ def make_video(
         cmd += ["-metadata", f"creation_time={creation_time}"]
     cmd.append(str(path))
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return path
+
+
+def street_video(
+    path: Path,
+    cars: Sequence[SampleCar],
+    *,
+    duration: float,
+    size: tuple[int, int] = (640, 360),
+    fps: int = 10,
+) -> Path:
+    """The synthetic street (:mod:`gtvision.sources.synthetic`) with ``cars``, resized to ``size``.
+
+    H.264 without B-frames, one keyframe per second; for scoring flows on rendered plates.
+    """
+    import av
+    import cv2
+    import numpy as np
+
+    from gtvision.sources.synthetic import render_frame
+
+    schedule = tuple(cars)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {
+            "preset": "superfast",
+            "crf": "20",
+            "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0",
+        }
+        for index in range(round(duration * fps)):
+            rgb = render_frame(index / fps, schedule)
+            small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(small, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
     return path

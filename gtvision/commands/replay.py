@@ -240,6 +240,17 @@ def _replay(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``replay``."""
     p = sub.add_parser("replay", help="run a flow over recorded videos, events as JSON lines")
+    add_replay_arguments(p)
+    p.add_argument("--jsonl", default="-", metavar="OUT", help="events file, - for stdout")
+    p.add_argument(
+        "--stream", action="store_true", help="write events as they come (not sorted by time)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=_replay)
+
+
+def add_replay_arguments(p: argparse.ArgumentParser) -> None:
+    """What to replay and how (shared by ``replay`` and ``eval``)."""
     p.add_argument(
         "videos",
         nargs="*",
@@ -254,10 +265,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--camera-id", type=int, default=0, help="camera id (of the first file; default 0)"
     )
     p.add_argument("--realtime", action="store_true", help="pace frames at their capture rate")
-    p.add_argument("--jsonl", default="-", metavar="OUT", help="events file, - for stdout")
-    p.add_argument(
-        "--stream", action="store_true", help="write events as they come (not sorted by time)"
-    )
     p.add_argument(
         "--fps",
         type=float,
@@ -282,6 +289,4 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="seconds between snapshots (default GTV_SNAPSHOT_INTERVAL_S)",
     )
     add_param_arguments(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("-v", "--verbose", action="store_true", help="full traces of flow errors")
-    p.set_defaults(func=_replay)
