@@ -171,6 +171,32 @@ ACK_SECONDS = Histogram(
     ["city"],
     buckets=_ACK,
 )
+LIVE_VIEWERS = Gauge(
+    "gtvision_live_viewers",
+    "Viewers of the built-in WebRTC relay by kind (passthrough: H.264 forwarded; decode)",
+    ["kind"],
+    multiprocess_mode="livesum",
+)
+LIVE_CAMERAS = Gauge(
+    "gtvision_live_cameras",
+    "Cameras the built-in WebRTC relay reads (watched or lingering)",
+    multiprocess_mode="livesum",
+)
+MEDIAMTX_SYNC = Counter(
+    "gtvision_mediamtx_sync_total",
+    "MediaMTX path reconciliations by outcome (ok, failed)",
+    ["outcome"],
+)
+MEDIAMTX_PATH_CHANGES = Counter(
+    "gtvision_mediamtx_path_changes_total",
+    "MediaMTX paths changed by the sync, by kind (add, patch, delete)",
+    ["kind"],
+)
+EXPORTS = Counter(
+    "gtvision_exports_total",
+    "Recording exports by outcome (ok, empty, too_large)",
+    ["outcome"],
+)
 
 # ---- retention (gtvision retention run) -------------------------------------------------------
 RETENTION_REMOVED = Counter(
@@ -193,6 +219,9 @@ _COMMANDS = (
     ("gtvision_http_", "serve"),
     ("gtvision_sse_", "serve"),
     ("gtvision_alert_ack_", "serve"),
+    ("gtvision_live_", "serve"),
+    ("gtvision_mediamtx_", "serve"),
+    ("gtvision_exports_", "serve"),
     ("gtvision_retention_", "retention"),
     ("gtvision_", "run"),
 )

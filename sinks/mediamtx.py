@@ -30,6 +30,7 @@ from urllib.parse import quote
 import httpx
 import psycopg
 
+from gtvision import metrics
 from gtvision.config import mask_url
 from gtvision.sinks.backoff import Backoff
 
@@ -190,7 +191,9 @@ class PathSync:
                     fresh = False
                 await self.sync(conn)
                 backoff.reset()
+                metrics.MEDIAMTX_SYNC.labels("ok").inc()
             except (httpx.HTTPError, MediaMtxError) as err:
+                metrics.MEDIAMTX_SYNC.labels("failed").inc()
                 log.warning("MediaMTX path sync failed (%s): %s", mask_url(self.api.base_url), err)
                 delay = backoff.next()
             await _wait_notify(conn, stop, delay)
@@ -198,6 +201,13 @@ class PathSync:
     async def sync(self, conn: psycopg.AsyncConnection[Any]) -> SyncResult:
         """One full reconciliation."""
         result = await reconcile(self.api, desired_paths(await enabled_cameras(conn)))
+        for action, names in (
+            ("add", result.added),
+            ("patch", result.patched),
+            ("delete", result.deleted),
+        ):
+            if names:
+                metrics.MEDIAMTX_PATH_CHANGES.labels(action).inc(len(names))
         if result.added or result.patched or result.deleted:
             log.info(
                 "MediaMTX paths: added %s, patched %s, deleted %s",

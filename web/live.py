@@ -39,6 +39,7 @@ from aiortc.codecs import CODECS
 from aiortc.exceptions import InvalidAccessError, OperationError
 from aiortc.rtcpeerconnection import find_common_codecs
 
+from gtvision import metrics
 from gtvision.sources.streamurl import UnsafeUrl
 from gtvision.web.livefeed import CameraFeed, DecodedTrack, PacketTrack, describe
 
@@ -147,6 +148,7 @@ class LiveRelay:
             raise LiveError(502, msg) from None
         feed = CameraFeed(camera_id, source, container, allow)
         cam = self._cameras[camera_id] = _Camera(feed)
+        metrics.LIVE_CAMERAS.inc()
         return cam
 
     async def _camera(self, camera_id: int, url: str) -> _Camera:
@@ -175,7 +177,9 @@ class LiveRelay:
         passthrough = wants_h264 and cam.feed.codec == "h264"
         pc = RTCPeerConnection(self._config())
         track = PacketTrack(cam.feed) if passthrough else DecodedTrack(cam.feed)
-        cam.peers[pc] = ("passthrough" if passthrough else "decode", track)
+        mode = "passthrough" if passthrough else "decode"
+        cam.peers[pc] = (mode, track)
+        metrics.LIVE_VIEWERS.labels(mode).inc()
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
@@ -202,7 +206,8 @@ class LiveRelay:
     async def _drop(self, camera_id: int, pc: Any) -> None:
         cam = self._cameras.get(camera_id)
         if cam is not None and pc in cam.peers:
-            _, track = cam.peers.pop(pc)
+            mode, track = cam.peers.pop(pc)
+            metrics.LIVE_VIEWERS.labels(mode).dec()
             track.stop()
             if not cam.peers:
                 loop = asyncio.get_running_loop()
@@ -216,6 +221,7 @@ class LiveRelay:
         if cam.idle is not None:
             cam.idle.cancel()
         del self._cameras[camera_id]
+        metrics.LIVE_CAMERAS.dec()
         cam.feed.close()
 
     async def close(self) -> None:

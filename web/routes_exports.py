@@ -19,6 +19,7 @@ from pathlib import Path
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision import metrics
 from gtvision.sinks.exports import ExportTooLarge, Joined, NothingToExport, Segment, join_segments
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok, scoped_row
@@ -108,9 +109,12 @@ async def create_export(call: Call) -> Response:
                 settings.export_max_bytes,
             )  # fmt: skip
     except NothingToExport as err:
+        metrics.EXPORTS.labels("empty").inc()
         raise ApiError(404, f"camera {camera_id}: {err}") from None
     except ExportTooLarge as err:
+        metrics.EXPORTS.labels("too_large").inc()
         raise ApiError(413, str(err)) from None
+    metrics.EXPORTS.labels("ok").inc()
     row = {
         "id": export_id, "city": camera["city_id"], "camera": camera_id,
         "user": call.user.user_id, "start": body.start, "end": body.end,

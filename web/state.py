@@ -8,6 +8,8 @@ test can pass any conforming implementation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 import os
 import secrets
@@ -118,6 +120,12 @@ def _default_store(settings: Settings) -> ObjectStoreLike | None:
     return store
 
 
+def _import_live() -> None:
+    # aiortc is the webrtc extra: without it the live route answers 501
+    with contextlib.suppress(ImportError):
+        importlib.import_module("gtvision.web.live")
+
+
 def lifespan_for(
     settings: Settings,
     *,
@@ -159,6 +167,8 @@ def lifespan_for(
         state.live_sources = dict(live_sources or {})
         extras = AsyncExitStack()
         state.mediamtx = await extras.enter_async_context(mediamtx_for(settings))
+        # importing aiortc takes ~0.5 s: do it now, off the loop, not in the first viewer's wait
+        asyncio.get_running_loop().run_in_executor(None, _import_live)
         from gtvision.web.routes_stream import hub_renderer
 
         hub.render = hub_renderer(state)

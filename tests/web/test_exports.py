@@ -21,6 +21,7 @@ import av
 import httpx
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from gtvision.sinks.exports import ExportTooLarge, Segment, join_segments
 from gtvision.sinks.spool import FRAGMENTED
@@ -126,8 +127,10 @@ async def test_export_joins_segments_without_reencoding(api: Api, source: Path) 
     camera = _camera_with(api, cuts)
     start, end = T0 + timedelta(seconds=3.55), T0 + timedelta(seconds=13.2)
     h = api.auth("a", Role.VIEWER)
+    done = REGISTRY.get_sample_value("gtvision_exports_total", {"outcome": "ok"}) or 0
     r = await api.client.post(f"/cameras/{camera}/exports", json=_body(start, end), headers=h)
     assert r.status_code == 201, r.text
+    assert REGISTRY.get_sample_value("gtvision_exports_total", {"outcome": "ok"}) == done + 1
     out = r.json()
     # starts at the keyframe before start (2 s GOP: 2.0 s), ends at the last frame <= end
     assert datetime.fromisoformat(out["started_at"]) == T0 + timedelta(seconds=2)

@@ -18,6 +18,7 @@ import httpx
 import psycopg
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from prometheus_client import REGISTRY
 
 from gtvision.sources.testvideo import make_video
 from gtvision.web.auth import Role
@@ -135,6 +136,9 @@ async def test_two_viewers_share_one_reader_and_it_stops_after_them(
     relay = api.live_relay()
     assert (relay.cameras, relay.peers) == (1, 2)
     assert relay.modes() == {"passthrough": 2, "decode": 0}  # H.264 offered: no transcoding
+    viewers = REGISTRY.get_sample_value("gtvision_live_viewers", {"kind": "passthrough"})
+    assert viewers is not None
+    assert viewers >= 2
     assert _video_codecs(r1.json()["sdp"])[0] == "H264"
     relay.linger_s = 0.0
     await asyncio.wait_for(asyncio.gather(one.enough.wait(), two.enough.wait()), 30)

@@ -21,6 +21,7 @@ import psycopg
 import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
+from prometheus_client import REGISTRY
 
 from gtvision.config import Settings
 from gtvision.sinks.mediamtx import path_name
@@ -142,6 +143,9 @@ async def test_paths_follow_the_cameras_and_survive_a_mediamtx_outage(live: Live
     # the app listens: the sync retries, as it would with MediaMTX)
     assert [r for r in live.mtx.refused if not r.startswith("JWKS unavailable")] == []
     assert ("POST", "/v3/auth/jwks/refresh") in live.mtx.calls
+    assert (REGISTRY.get_sample_value("gtvision_mediamtx_sync_total", {"outcome": "ok"}) or 0) > 0
+    deleted = {"kind": "delete"}
+    assert (REGISTRY.get_sample_value("gtvision_mediamtx_path_changes_total", deleted) or 0) >= 3
 
 
 @in_loop
