@@ -19,6 +19,9 @@ non-exchanging ``map``/``filter``/``branch``. Motion detection runs inside the s
 (:func:`~gtvision.operators.motion.analyze_at_source`), so detector state is part of the
 source's recovery snapshots.
 
+Each pass gets a ``direction`` when its camera has a line (``cameras.zones``): ``in``/``out``
+when the plate crossed it, else ``toward``/``away`` (see :class:`_Direction`).
+
 Per-camera LPR policy (from the ``cameras`` table, reloaded every ``GTV_HOTLIST_REFRESH_S``):
 ``lpr_enabled = false`` cameras are not read; ``lpr_dedicated = true`` cameras skip the motion
 gate (every analysed frame is read). Cameras the table does not know are read behind the gate.
@@ -26,6 +29,7 @@ gate (every analysed frame is read). Cameras the table does not know are read be
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -36,6 +40,7 @@ from bytewax.inputs import FixedPartitionedSource
 from gtvision.config import Settings
 from gtvision.events import Alert, CameraEvent, Frame, PlatePass, PlateRead
 from gtvision.flows.context import FlowContext
+from gtvision.operators.geometry import crossing, lines_of
 from gtvision.operators.hotlist import HotlistSource, PgHotlists, StaticHotlists, hotlist_alerts
 from gtvision.operators.lpr import ReadRequest, read_plates
 from gtvision.operators.motion import (
@@ -166,6 +171,31 @@ def _tick(item: MotionFrame) -> CameraTick:
     return tick_of(item.frame)
 
 
+class _Direction:
+    """``lpr.detected`` gets its direction when its camera has a line (``ctx.zones``).
+
+    The pass's path is the bottom centre of its first and last plate boxes: crossing a line
+    gives ``in``/``out`` (the first line crossed, in the camera's order); otherwise the plate
+    growing or shrinking by more than 15 % gives ``toward``/``away``.
+    """
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+
+    def __call__(self, p: PlatePass) -> PlatePass:
+        lines = lines_of(list(self.ctx.zones(p.camera_id)))
+        if not lines or p.first_box is None or p.last_box is None or not p.frame_size:
+            return p
+        w, h = p.frame_size
+        a, b = p.first_box, p.last_box
+        start, end = ((a.x1 + a.x2) / 2 / w, a.y2 / h), ((b.x1 + b.x2) / 2 / w, b.y2 / h)
+        direction: str | None = next((d for ln in lines if (d := crossing(ln, start, end))), None)
+        grow = (b.y2 - b.y1) / max(a.y2 - a.y1, 1e-6)
+        if direction is None and abs(math.log(grow)) > math.log(1.15):
+            direction = "toward" if grow > 1 else "away"
+        return p.model_copy(update={"direction": direction}) if direction else p
+
+
 @operator
 def lpr_front(
     step_id: str,
@@ -196,7 +226,7 @@ def lpr_front(
     config = pass_config or PassConfig(
         gap_s=settings.lpr_pass_gap_s, idle_s=None if ctx.replay else 30.0
     )
-    found = plate_passes("passes", reads, ticks, config)
+    found = op.map("direction", plate_passes("passes", reads, ticks, config), _Direction(ctx))
     hot = hotlists or hotlists_for(settings, settings.hotlist_refresh_s)
     alerts = hotlist_alerts("hotlist", found, hot)
     return LprFront(reads=reads, passes=found, alerts=alerts)

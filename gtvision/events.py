@@ -183,6 +183,8 @@ class PlateRead(EventBase):
     candidates: tuple[PlateCandidate, ...] = ()
     crop_jpeg: bytes | None = None
     models: dict[str, str] = Field(default_factory=dict)
+    frame_size: tuple[int, int] | None = None
+    """Width and height of the frame ``box`` is in."""
 
 
 class PlatePass(EventBase):
@@ -205,6 +207,13 @@ class PlatePass(EventBase):
     crop_key: str | None = None
     clip_key: str | None = None
     models: dict[str, str] = Field(default_factory=dict)
+    first_box: Box | None = None
+    last_box: Box | None = None
+    frame_size: tuple[int, int] | None = None
+    """Width and height of the frames the boxes are in."""
+    direction: Literal["in", "out", "toward", "away"] | None = None
+    """When the camera has a line: ``in``/``out`` if the plate crossed it during the pass, else
+    ``toward``/``away`` (the plate grew or shrank in the picture); ``None`` without a line."""
 
 
 class MotionIncident(EventBase):

@@ -109,3 +109,24 @@ def zones_of(shapes: list[Zone | Line]) -> list[Zone]:
 def lines_of(shapes: list[Zone | Line]) -> list[Line]:
     """The lines of ``shapes``."""
     return [s for s in shapes if isinstance(s, Line)]
+
+
+def _side(line: Line, x: float, y: float) -> float:
+    (ax, ay), (bx, by) = line.points
+    return (bx - ax) * (y - ay) - (by - ay) * (x - ax)  # > 0: right-hand side (y points down)
+
+
+def crossing(line: Line, start: Point, end: Point) -> Literal["in", "out"] | None:
+    """How the segment ``start → end`` (normalised) crosses ``line``, if it does."""
+    s0, s1 = _side(line, *start), _side(line, *end)
+    if s0 == 0 or s1 == 0 or (s0 > 0) == (s1 > 0):
+        return None
+    (ax, ay), (bx, by) = line.points
+    t0, t1 = _cross_side(start, end, (ax, ay)), _cross_side(start, end, (bx, by))
+    if t0 != 0 and t1 != 0 and (t0 > 0) == (t1 > 0):
+        return None  # crosses the line's extension, not the segment
+    return "in" if s0 > 0 else "out"
+
+
+def _cross_side(start: Point, end: Point, p: Point) -> float:
+    return (end[0] - start[0]) * (p[1] - start[1]) - (end[1] - start[1]) * (p[0] - start[0])

@@ -108,6 +108,9 @@ class OpenPass:
     count: int
     best: PlateRead
     ballots: list[tuple[float, Ballot]] = field(default_factory=list)
+    first_box: Box | None = None
+    end_box: Box | None = None
+    """Boxes of the earliest and the latest read in time (the pass's path in the picture)."""
 
 
 @dataclass
@@ -152,6 +155,9 @@ def build_pass(p: OpenPass) -> PlatePass:
         candidates=result.candidates(),
         crop_jpeg=best.crop_jpeg,
         models=dict(best.models),
+        first_box=p.first_box,
+        last_box=p.end_box,
+        frame_size=best.frame_size,
     )
 
 
@@ -270,10 +276,16 @@ def _new_pass(read: PlateRead) -> OpenPass:
         count=1,
         best=read,
         ballots=[(read.confidence, Ballot.of(read))],
+        first_box=read.box,
+        end_box=read.box,
     )
 
 
 def _join(p: OpenPass, read: PlateRead, max_reads: int) -> None:
+    if read.ts < p.first_seen:
+        p.first_box = read.box
+    if read.ts >= p.last_seen:
+        p.end_box = read.box
     p.first_seen = min(p.first_seen, read.ts)
     p.last_seen = max(p.last_seen, read.ts)
     p.last_box, p.last_text, p.last_frame = read.box, read.text, read.frame_index

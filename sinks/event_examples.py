@@ -44,6 +44,8 @@ def examples() -> list[EventBase]:
         candidates=(PlateCandidate(text="BRA2E19", confidence=0.97),
                     PlateCandidate(text="BRA2E18", confidence=0.02)),
         models={"detector": "yolo-plate-v1", "ocr": "rapidocr-1.4.4"},
+        first_box=Box(x1=600.0, y1=250.0, x2=660.0, y2=272.0), last_box=_BOX,
+        frame_size=(1280, 720), direction="out",
     )  # fmt: skip
     passed = passed.model_copy(update={"crop_key": crop.format(id=passed.id)})
     motion = MotionIncident(

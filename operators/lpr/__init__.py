@@ -72,6 +72,7 @@ def to_events(
             candidates=r.candidates,
             crop_jpeg=r.crop_jpeg or None,
             models=dict(models),
+            frame_size=(frame.width, frame.height),
         )
         for r in readings
     ]
