@@ -148,7 +148,7 @@ class Report:
 def _label_time(label: Label, anchors: dict[int, datetime]) -> datetime:
     if isinstance(label.time, datetime):
         return label.time
-    if label.camera not in anchors:
+    if label.camera not in anchors:  # labels of a camera that is not replayed: wrong file
         known = ", ".join(str(c) for c in sorted(anchors)) or "none"
         msg = f"label line {label.row}: camera {label.camera} is not replayed (cameras: {known})"
         raise LabelError(msg)

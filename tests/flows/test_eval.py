@@ -142,6 +142,14 @@ def test_lpr_and_same_plate_flows_meet_the_bars(tmp_path: Path) -> None:
     )  # fmt: skip
     assert report["types"]["plate.trajectory"]["matched"] == 1
     assert report["types"]["lpr.detected"]["matched"] == 3
+    # the built-in lpr flow on the first camera
+    first = tmp_path / "cam1.csv"
+    first.write_text("".join(labels.read_text().splitlines(keepends=True)[:2]))
+    builtin = _eval(
+        str(cam1), "--camera-id", "1", "--start", "2026-05-01T08:00:00Z", "--fps", "5",
+        "--labels", str(first), "--flow", "lpr",
+    )  # fmt: skip
+    assert builtin["types"]["lpr.detected"]["matched"] == 1
 
 
 def test_scoring_matches_closest_first_and_lists_misses_and_false_events() -> None:
