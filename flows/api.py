@@ -24,6 +24,7 @@ steps nest, so a block can be used more than once in one flow. Blocks:
 ``line``               one ``line.crossed`` per tracked object crossing a directed line
 ``trajectories``       one ``plate.trajectory`` per vehicle seen "at A then B within T" or
                        "at N cameras within T" across a city (old/Mercosul forms joined)
+``trajectory_alerts``  ``alert.triggered`` for trajectories of hotlisted plates
 ``to_sink``            merge streams of events, check each is a valid event, write to ``ctx.sink``
 ``event_clock``        the Bytewax clock for your own windowed steps (event time in replays)
 =====================  ============================================================================
@@ -65,6 +66,7 @@ from gtvision.operators.trajectories import (
     Then,
     TrajectoryConfig,
     plate_trajectories,
+    trajectory_alerts,
 )
 from gtvision.operators.zones import (
     FrameObjects,
@@ -93,6 +95,7 @@ __all__ = [
     "motion_objects",
     "to_sink",
     "trajectories",
+    "trajectory_alerts",
     "video_front",
     "zone",
 ]

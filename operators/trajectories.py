@@ -21,6 +21,10 @@ sighting, so a late pass within the lateness is part of the decision. Otherwise 
 are decided at the end of the input (replays), or ``idle_s`` of wall-clock time after the last
 arrival (live runs).
 
+**Hotlists.** :func:`trajectory_alerts` turns the trajectories of hotlisted plates into
+``alert.triggered`` (its ``pass_id`` is the trajectory's id), so an operator is alerted when a
+listed vehicle goes "A then B" or through N cameras, not only at each pass.
+
 **Bounded memory.** Sightings older than the longest rule window behind the watermark can no
 longer start a match and are dropped, at most ``max_sightings`` are kept per plate, and a plate
 with nothing left is dropped from the state (all of it in the recovery snapshots).
@@ -40,7 +44,8 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulLogic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gtvision.events import PlatePass, PlateSighting, PlateTrajectory
+from gtvision.events import Alert, HotlistMatch, PlatePass, PlateSighting, PlateTrajectory
+from gtvision.operators.hotlist import HotlistMatcher, HotlistSource
 from gtvision.operators.lpr.equivalence import plate_key
 from gtvision.operators.passes import Clock, utcnow
 
@@ -245,3 +250,38 @@ def plate_trajectories(
         return _Logic(tuple(rules), cfg, clock, resume)
 
     return op.key_rm("unkey", op.stateful("match", keyed, build))
+
+
+def trajectory_alert(t: PlateTrajectory, matcher: HotlistMatcher, now: datetime) -> Alert | None:
+    """The ``alert.triggered`` of a trajectory whose plate (any form read) is on a live entry.
+
+    ``pass_id`` is the trajectory's id (the alert points at the trajectory, which lists the
+    passes); one alert per trajectory and entry.
+    """
+    hits = [h for s in t.sightings if (h := matcher.best(s.plate, now)) is not None]
+    if not hits:
+        return None
+    entry, dist = min(hits, key=lambda h: (-h[0].priority, h[1], h[0].id))
+    match = HotlistMatch(
+        entry_id=entry.id, pattern=entry.pattern, kind=entry.kind, distance=dist,
+        priority=entry.priority, reason=entry.reason,
+    )  # fmt: skip
+    return Alert(
+        city_id=t.city_id, camera_id=t.camera_id, ts=t.ts, pass_id=t.id,
+        plate=t.sightings[-1].plate, match=match,
+    )  # fmt: skip
+
+
+@operator
+def trajectory_alerts(
+    step_id: str,
+    trajectories: Stream[PlateTrajectory],
+    hotlists: HotlistSource,
+    clock: Clock = utcnow,
+) -> Stream[Alert]:
+    """One ``alert.triggered`` per trajectory of a plate on a live hotlist entry of its city."""
+
+    def check(t: PlateTrajectory) -> Alert | None:
+        return trajectory_alert(t, hotlists.matcher(t.city_id), clock())
+
+    return op.filter_map("match", trajectories, check)

@@ -111,3 +111,22 @@ def test_state_is_bounded_and_snapshots_resume() -> None:
     out, _ = resumed.on_item(seen(2, 995.5))
     out = [*out, *resumed.on_eof()[0]]
     assert [[s.camera_id for s in t.sightings] for t in out] == [[1, 2]]
+
+
+def test_trajectories_of_hotlisted_plates_raise_alerts() -> None:
+    from gtvision.operators.hotlist import HotlistEntry, StaticHotlists, alert_for
+    from gtvision.operators.trajectories import trajectory_alert
+
+    passes = [seen(1, 0, "BRA2519"), seen(2, 4, "BRA2F19")]
+    (traj,) = run(passes, [Then(cameras=(1, 2), within_s=600)])
+    listed = StaticHotlists(
+        [HotlistEntry(id=9, city_id=4, pattern="BRA2519", kind="exact", reason="roubo")]
+    )
+    alert = trajectory_alert(traj, listed.matcher(4), T0)
+    assert alert is not None
+    assert (alert.pass_id, alert.match.entry_id, alert.match.reason) == (traj.id, 9, "roubo")
+    assert (alert.camera_id, alert.ts) == (2, traj.ts)
+    pass_alert = alert_for(passes[0], listed.matcher(4), T0)
+    assert pass_alert is not None
+    assert pass_alert.id != alert.id  # the pass's own alert stays a separate event
+    assert trajectory_alert(traj, StaticHotlists(()).matcher(4), T0) is None
