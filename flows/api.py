@@ -20,6 +20,7 @@ steps nest, so a block can be used more than once in one flow. Blocks:
 ``lpr_front``          plate reads, vehicle passes and hotlist alerts, honouring the per-camera
                        ``lpr_enabled``/``lpr_dedicated`` flags: ``.reads``, ``.passes``, ``.alerts``
 ``motion_incidents``   one ``motion.incident`` per span of motion of a camera
+``track``              ByteTrack tracks of motion blobs or your detector's boxes, per camera
 ``zone``               one ``zone.entered`` per tracked object entering a zone (ByteTrack)
 ``line``               one ``line.crossed`` per tracked object crossing a directed line
 ``trajectories``       one ``plate.trajectory`` per vehicle seen "at A then B within T" or
@@ -60,6 +61,13 @@ from gtvision.operators.geometry import Line, Zone
 from gtvision.operators.hotlist import HotlistSource
 from gtvision.operators.motion import MotionResult
 from gtvision.operators.passes import utcnow
+from gtvision.operators.tracking import (
+    FrameObjects,
+    TrackedObjects,
+    TrackerConfig,
+    motion_objects,
+)
+from gtvision.operators.tracking import track as track_objects
 from gtvision.operators.trajectories import (
     Rule,
     Spread,
@@ -68,13 +76,7 @@ from gtvision.operators.trajectories import (
     plate_trajectories,
     trajectory_alerts,
 )
-from gtvision.operators.zones import (
-    FrameObjects,
-    TrackerConfig,
-    line_crossings,
-    motion_objects,
-    zone_entries,
-)
+from gtvision.operators.zones import line_crossings, zone_entries
 from gtvision.sources.decode import EPOCH
 
 __all__ = [
@@ -85,6 +87,7 @@ __all__ = [
     "LprFront",
     "Spread",
     "Then",
+    "TrackedObjects",
     "VideoFront",
     "Zone",
     "event_clock",
@@ -94,6 +97,7 @@ __all__ = [
     "motion_incidents",
     "motion_objects",
     "to_sink",
+    "track",
     "trajectories",
     "trajectory_alerts",
     "video_front",
@@ -135,12 +139,25 @@ def motion_incidents(
     )
 
 
-def _objects(up: Stream[MotionResult] | Stream[FrameObjects]) -> Stream[FrameObjects]:
-    return op.map("objects", up, _as_objects)  # type: ignore[arg-type]
+Objects = Stream[MotionResult] | Stream[FrameObjects] | Stream[TrackedObjects]
 
 
-def _as_objects(item: MotionResult | FrameObjects) -> FrameObjects:
+def _as_objects(
+    item: MotionResult | FrameObjects | TrackedObjects,
+) -> FrameObjects | TrackedObjects:
     return motion_objects(item) if isinstance(item, MotionResult) else item
+
+
+@operator
+def track(step_id: str, objects: Objects, ctx: FlowContext) -> Stream[TrackedObjects]:
+    """Track each camera's objects (ByteTrack): one :class:`TrackedObjects` per frame.
+
+    ``objects``: ``video_front().results`` (motion blobs, nearby blobs merged) or your own
+    :class:`FrameObjects` (every analysed frame, also empty ones). Track once and give the
+    result to several ``zone``/``line`` steps: tracking is the costly part.
+    """
+    found = op.map("objects", objects, _as_objects)  # type: ignore[arg-type]
+    return track_objects("bytetrack", found, TrackerConfig(fps=ctx.settings.analysis_fps))
 
 
 class _Shapes:
@@ -153,34 +170,30 @@ class _Shapes:
         return self.fixed if self.fixed is not None else self.ctx.zones(camera_id)
 
 
-def _tracker(ctx: FlowContext) -> TrackerConfig:
-    return TrackerConfig(fps=ctx.settings.analysis_fps)
-
-
 @operator
 def zone(
     step_id: str,
-    objects: Stream[MotionResult] | Stream[FrameObjects],
+    objects: Objects,
     ctx: FlowContext,
     zones: Sequence[Zone] | None = None,
 ) -> Stream[ZoneEntered]:
     """One ``zone.entered`` per tracked object entering a zone.
 
-    ``objects``: ``video_front().results`` (motion blobs) or your own :class:`FrameObjects`
-    (every analysed frame, also empty ones). ``zones`` default to the camera's ``cameras.zones``.
+    ``objects``: what :func:`track` takes (then tracked here), or its output.
+    ``zones`` default to the camera's ``cameras.zones``.
     """
-    return zone_entries("entries", _objects(objects), _Shapes(ctx, zones), _tracker(ctx))
+    return zone_entries("entries", track("track", objects, ctx), _Shapes(ctx, zones))
 
 
 @operator
 def line(
     step_id: str,
-    objects: Stream[MotionResult] | Stream[FrameObjects],
+    objects: Objects,
     ctx: FlowContext,
     lines: Sequence[Line] | None = None,
 ) -> Stream[LineCrossed]:
     """One ``line.crossed`` (``in``/``out``) per tracked object crossing a directed line."""
-    return line_crossings("crossings", _objects(objects), _Shapes(ctx, lines), _tracker(ctx))
+    return line_crossings("crossings", track("track", objects, ctx), _Shapes(ctx, lines))
 
 
 class _Listed:

@@ -99,3 +99,13 @@ def test_the_reference_names_every_public_name() -> None:
     text = DOC.read_text("utf-8")
     missing = [name for name in api.__all__ if f"`{name}`" not in text]
     assert missing == []
+
+
+def test_the_example_flows_are_at_most_40_lines_on_the_public_api() -> None:
+    examples = sorted((DOC.parents[1] / "examples" / "flows").glob("*.py"))
+    assert len(examples) == 3
+    for path in examples:
+        text = path.read_text("utf-8")
+        assert len(text.splitlines()) <= 40, path.name
+        imports = re.findall(r"^from (gtvision\S*) import", text, re.M)
+        assert set(imports) <= {"gtvision.flows.api", "gtvision.events"}, (path.name, imports)

@@ -12,14 +12,15 @@ from pydantic import ValidationError
 
 from gtvision.events import Box, LineCrossed, ZoneEntered
 from gtvision.operators.geometry import ZONE_LIST, Line, Zone
-from gtvision.operators.zones import (
-    CameraTracks,
+from gtvision.operators.tracking import (
     FrameObjects,
+    TrackedObjects,
     TrackerConfig,
-    _Logic,
-    line_crossings,
-    zone_entries,
+    _TrackLogic,
+    merge_boxes,
+    track,
 )
+from gtvision.operators.zones import CameraShapes, _Logic, line_crossings, zone_entries
 
 T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 W, H = 320, 240
@@ -41,12 +42,12 @@ def run(items: list[FrameObjects], want: str) -> list[ZoneEntered | LineCrossed]
     flow = Dataflow("zones")
     from bytewax import operators as op
 
-    up = op.input("in", flow, TestingSource(items))
+    tracked = track("track", op.input("in", flow, TestingSource(items)))
     shapes = (GATE, ENTRANCE)
     if want == "zone":
-        op.output("out", zone_entries("z", up, lambda _cam: shapes), TestingSink(got))
+        op.output("out", zone_entries("z", tracked, lambda _cam: shapes), TestingSink(got))
     else:
-        op.output("out", line_crossings("l", up, lambda _cam: shapes), TestingSink(got))
+        op.output("out", line_crossings("l", tracked, lambda _cam: shapes), TestingSink(got))
     run_main(flow)  # type: ignore[no-untyped-call]
     return got
 
@@ -99,15 +100,29 @@ def test_entering_a_zone_once_per_track_and_cameras_apart() -> None:
     assert all(isinstance(e, ZoneEntered) and e.label == "motion" for e in events)
 
 
-def test_tracker_state_snapshot_round_trips_and_resumes_with_the_same_ids() -> None:
+def _step(tracker: _TrackLogic, lines: _Logic, frame: FrameObjects) -> list[int]:
+    (tracked,) = tracker.on_item(frame)[0]
+    return [e.track_id for e in lines.on_item(tracked)[0]]
+
+
+def test_tracker_and_line_snapshots_round_trip_and_resume_with_the_same_ids() -> None:
     frames = walk(3, list(range(100, 230, 10)))
-    whole = _Logic(lambda _c: (ENTRANCE,), TrackerConfig(), "line", None)
-    ids = [e.track_id for f in frames for e in whole.on_item(f)[0]]
-    half = _Logic(lambda _c: (ENTRANCE,), TrackerConfig(), "line", None)
-    for f in frames[:3]:
-        half.on_item(f)
-    state = pickle.loads(pickle.dumps(half.snapshot()))
-    assert isinstance(state, CameraTracks)
-    resumed = _Logic(lambda _c: (ENTRANCE,), TrackerConfig(), "line", state)
-    assert [e.track_id for f in frames[3:] for e in resumed.on_item(f)[0]] == ids
+    shapes = lambda _c: (ENTRANCE,)  # noqa: E731
+    whole = _TrackLogic(TrackerConfig(), None), _Logic(shapes, "line", None)
+    ids = [tid for f in frames for tid in _step(*whole, f)]
+    tracker, lines = _TrackLogic(TrackerConfig(), None), _Logic(shapes, "line", None)
+    for f in frames[:6]:  # the box sits on the line: the crossing is half remembered
+        _step(tracker, lines, f)
+    state = pickle.loads(pickle.dumps((tracker.snapshot(), lines.snapshot())))
+    assert isinstance(state[1], CameraShapes)
+    resumed = _TrackLogic(TrackerConfig(), state[0]), _Logic(shapes, "line", state[1])
+    assert [tid for f in frames[6:] for tid in _step(*resumed, f)] == ids
     assert len(ids) == 1
+
+
+def test_nearby_blobs_are_one_object_and_tracked_items_pass_through() -> None:
+    a, b = Box(x1=0, y1=0, x2=10, y2=10), Box(x1=14, y1=0, x2=30, y2=10)
+    far = Box(x1=100, y1=100, x2=120, y2=120)
+    assert merge_boxes([far, b, a], margin=5) == (Box(x1=0, y1=0, x2=30, y2=10), far)
+    done = TrackedObjects(0, 1, T0, W, H, (far,), (42,))
+    assert _TrackLogic(TrackerConfig(), None).on_item(done)[0] == [done]
