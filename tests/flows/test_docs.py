@@ -73,8 +73,9 @@ def test_every_snippet_of_the_flows_tutorial_runs(
                 argv = shlex.split(line)
                 assert argv[0] == "gtvision", line
                 code_ = _run(argv[1:], capsys)
-                if argv[1] == "run":  # live: arguments parse, then no camera to read
+                if argv[1] == "run":  # live: arguments and parameters pass, no camera to read
                     assert code_ == 2, line
+                    assert "no cameras to read" in capsys.readouterr().err, line
                 else:
                     assert code_ == 0, (line, capsys.readouterr())
                 ran["command"] += 1
