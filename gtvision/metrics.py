@@ -26,6 +26,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+# prometheus-client opens its multiprocess files when the metrics below are defined: the
+# directory must exist by then (``gtvision serve`` empties it again before its workers start)
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,

@@ -62,8 +62,6 @@ def _start_serve(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
     proc = subprocess.Popen(
         [*GTV, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
