@@ -10,7 +10,8 @@ A flow declares its parameters with :func:`flow`::
         p = ctx.params_of(Params)
         ...
 
-``gtvision replay|run … --params file.toml --param window_min=10`` validates them (file first,
+``gtvision replay|run … --params file.toml --param window_min=10`` (arguments defined in
+:mod:`gtvision.commands.flowargs`) validates them (file first,
 then each ``--param`` over it; values are read as JSON when they parse, else as text, so
 ``--param zone='[[0,0],[1,0],[1,1]]'`` gives a list) and hands the model to the flow as
 ``ctx.params``. ``gtvision flows show MODULE:ATTR`` lists them. Unknown names, bad values and
@@ -19,7 +20,6 @@ parameters given to a flow that declares none are errors that name the parameter
 
 from __future__ import annotations
 
-import argparse
 import json
 import tomllib
 from collections.abc import Callable, Sequence
@@ -136,17 +136,3 @@ def describe(model: type[BaseModel] | None) -> list[str]:
             text += f" — {info.description}"
         lines.append(text)
     return lines
-
-
-def add_param_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--param KEY=VALUE`` (repeatable) and ``--params FILE.toml``."""
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a flow parameter (repeatable; VALUE read as JSON when it parses)",
-    )
-    parser.add_argument(
-        "--params", type=Path, default=None, metavar="FILE", help="flow parameters (TOML)"
-    )

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gtvision.commands.flowargs import add_param_arguments
 from gtvision.config import ConfigError, Settings, load_settings
-from gtvision.flows.params import add_param_arguments
 
 if TYPE_CHECKING:
     from gtvision.operators.motion import MotionSettings

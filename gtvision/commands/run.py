@@ -16,8 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gtvision.commands.flowargs import add_param_arguments
 from gtvision.config import ConfigError, load_settings
-from gtvision.flows.params import add_param_arguments
 
 
 def _run(args: argparse.Namespace) -> int:
