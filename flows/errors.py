@@ -144,8 +144,9 @@ class QuietRustPanics:
 
     @staticmethod
     def _pump(read_fd: int, out_fd: int) -> None:
-        in_panic = False
-        with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        # never stops reading before EOF: a full pipe would block every writer of stderr
+        in_panic, writable = False, True
+        with os.fdopen(read_fd, "rb") as pipe:
             for raw in iter(pipe.readline, b""):
                 line = raw.decode("utf-8", "replace")
                 if _PANIC_START.match(line):
@@ -154,7 +155,12 @@ class QuietRustPanics:
                 if in_panic and (_PANIC_BODY.match(line) or not line.strip()):
                     continue
                 in_panic = False
-                os.write(out_fd, raw)
+                view = memoryview(raw)
+                while writable and view:
+                    try:
+                        view = view[os.write(out_fd, view) :]
+                    except OSError:  # the real stderr went away (closed pipe): drain only
+                        writable = False
 
     def __exit__(
         self,
