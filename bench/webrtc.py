@@ -10,13 +10,19 @@ decode what they get.
 Measured in one run (each rate over ``--window`` seconds after a settle):
 
 1. idle relay; 2. one viewer (H.264 passthrough); 3. N viewers; 4. N+1 viewers;
-5. after they leave, one viewer that offers only VP8: the relay decodes and re-encodes for it
-   (what every viewer cost before passthrough).
+5. after they leave, a viewer who comes back while the reader lingers;
+6. one viewer that offers only VP8: the relay decodes and re-encodes for it (what every viewer
+   cost before passthrough: the baseline of the bar).
 
 Printed: CPU ms per second of video for the first viewer (reader + its connection), the
 average and the last added viewer, the re-encoding viewer, their ratios, and the time from the
-offer to the first decoded frame for the first (cold: RTSP open + next keyframe) and a late
-viewer (served from the feed's kept GOP).
+offer to the first decoded frame for the first viewer (cold: RTSP open + the camera's next
+keyframe, at most a GOP), a joining and a returning viewer (both served from the kept GOP).
+
+The bar: viewer N+1 ÷ the first viewer of the re-encoding relay ≤ 0.1, and a joining viewer's
+first frame ≤ 1 s. The ratio against the first *passthrough* viewer is printed too: it is a
+viewer's SRTP sending over reader + sending, and no relay that encrypts per viewer gets it
+near 0.1 (the reader costs about as much as a few viewers).
 
     .venv/bin/python bench/webrtc.py [--viewers 4] [--window 10]
 """
@@ -61,7 +67,7 @@ async def serve() -> None:
     _loopback_ice()
     from gtvision.web.live import LiveError, LiveRelay
 
-    relay = LiveRelay(max_peers=64)
+    relay = LiveRelay(max_peers=64, allow=["127.0.0.0/8"])  # the bench camera is on loopback
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
@@ -240,7 +246,12 @@ async def bench(n: int, window: float, settle: float) -> int:
             for v in viewers:
                 await v.close()
             viewers.clear()
-            await until(lambda: False, 2)
+            await until(lambda: False, 2)  # nobody watches; the reader lingers
+            back = await relay.watch(url)
+            viewers.append(back)
+            await until(lambda: back.first is not None, 15)
+            await back.close()
+            viewers.clear()
             decoding = await relay.watch(url, vp8_only=True)
             viewers.append(decoding)
             await until(lambda: decoding.first is not None, 15)
@@ -273,16 +284,21 @@ async def bench(n: int, window: float, settle: float) -> int:
     print(f"viewer N+1 / first viewer (re-encoding)   {ratio_dec:.3f}")
     print(f"average added viewer / first (passthrough) {avg / one if one > 0 else 0:.3f}")
     cold, warm = first.first or float("inf"), late.first or float("inf")
-    print(f"first frame: first viewer {cold:.2f} s (RTSP open + keyframe), late {warm:.2f} s")
+    again = back.first or float("inf")
+    print(
+        f"first frame: first viewer {cold:.2f} s (RTSP open + the camera's next keyframe), "
+        f"joining viewer {warm:.2f} s, returning viewer (reader lingering) {again:.2f} s"
+    )
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
-    met = ratio_dec <= RATIO_BAR and warm <= FIRST_FRAME_BAR_S
+    met = ratio_dec <= RATIO_BAR and max(warm, again) <= FIRST_FRAME_BAR_S
     print(
         f"bars: N+1 / first re-encoding viewer <= {RATIO_BAR}: {verdict(ratio_dec <= RATIO_BAR)}; "
-        f"first frame <= {FIRST_FRAME_BAR_S} s: cold {verdict(cold <= FIRST_FRAME_BAR_S)}, "
-        f"late {verdict(warm <= FIRST_FRAME_BAR_S)}"
+        f"first frame <= {FIRST_FRAME_BAR_S} s: joining {verdict(warm <= FIRST_FRAME_BAR_S)}, "
+        f"returning {verdict(again <= FIRST_FRAME_BAR_S)}, "
+        f"cold {verdict(cold <= FIRST_FRAME_BAR_S)} (cold: bounded by the camera's GOP)"
     )
     return 0 if met else 1
 
