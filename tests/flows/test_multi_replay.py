@@ -147,6 +147,14 @@ def _wait_for(path: Path, done: object, timeout: float) -> list[EventBase]:
     pytest.fail(f"live run not done in {timeout}s: {[(e.camera_id, e.type) for e in events]}")
 
 
+def _dropped(port: int) -> list[str]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return [ln for ln in text.splitlines() if ln.startswith("gtvision_camera_frames_dropped")]
+
+
 def test_replay_of_three_files_gives_the_ids_of_three_live_cameras(
     videos: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -162,9 +170,10 @@ def test_replay_of_three_files_gives_the_ids_of_three_live_cameras(
         assert server.stdout is not None
         assert server.stdout.readline().startswith("READY"), "the RTSP file server did not start"
         urls = ",".join(f"rtsp://127.0.0.1:{port}/{n}" for n in names)
+        metrics_port = free_port()
         run = subprocess.Popen(
             [*GTV, "run", "motion", "--jsonl", str(live), "--poll-s", "0.5"],
-            env=_env(GTV_RTSP_URLS=urls),
+            env=_env(GTV_RTSP_URLS=urls, GTV_METRICS_PORT=str(metrics_port)),
             stderr=subprocess.DEVNULL,
         )
         try:
@@ -174,6 +183,7 @@ def test_replay_of_three_files_gives_the_ids_of_three_live_cameras(
                 return len(incidents) >= 5
 
             events = _wait_for(live, done, 60)
+            dropped = _dropped(metrics_port)
         finally:
             run.send_signal(signal.SIGINT)
             run.wait(timeout=20)
@@ -199,6 +209,7 @@ def test_replay_of_three_files_gives_the_ids_of_three_live_cameras(
     assert len(live_ids) == 5
     assert replay_ids == live_ids, json.dumps(
         {
+            "frames the live readers dropped (flow too slow: machine overloaded)": dropped,
             "live": [e.model_dump(mode="json") for e in events if isinstance(e, MotionIncident)],
             "replay": [e.model_dump(mode="json") for e in replayed],
         },
