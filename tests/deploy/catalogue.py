@@ -44,6 +44,7 @@ def known_series(
     """gtvision + scrape + exporters (with target labels) + recording rules."""
     out = gtvision_series()
     out.update(dict.fromkeys(SCRAPE_SERIES, TARGET_LABELS))
+    out["ALERTS"] = TARGET_LABELS | {"alertname", "alertstate", "severity"}
     for series in exporters.values():
         out.update({name: labels | TARGET_LABELS for name, labels in series.items()})
     out.update(recorded_series(rules_file))

@@ -9,6 +9,7 @@ dashboards may use from their real output.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
 
@@ -109,12 +109,22 @@ class Exporter:
     series: dict[str, frozenset[str]]
 
 
+_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+\S+")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"')
+
+
 def parse_series(text: str) -> dict[str, frozenset[str]]:
-    """Sample names of an exposition text with the union of their label names."""
+    """Sample names of an exposition text (exactly as exposed) with the union of their labels.
+
+    (prometheus-client's parser would rename counters without ``_total``; Prometheus does not.)
+    """
     out: dict[str, set[str]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, set()).update(sample.labels)
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        assert m, f"cannot parse exposition line {line!r}"
+        out.setdefault(m.group(1), set()).update(_LABEL.findall(m.group(2) or ""))
     return {name: frozenset(labels) for name, labels in out.items()}
 
 
