@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,
+    # a server still in recovery (a restore or a standby being promoted) takes writes soon
+    psycopg.errors.ReadOnlySqlTransaction,
     psycopg.InterfaceError,
     PoolTimeout,
     redis.ConnectionError,
