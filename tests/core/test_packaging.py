@@ -67,3 +67,24 @@ def test_migrations_ship_as_package_data() -> None:
 
     sql = [p.name for p in resources.files("gtvision.migrations").iterdir()]
     assert "0001_initial.sql" in sql
+
+
+def test_every_package_folder_is_listed_for_the_wheel() -> None:
+    """A folder with ``__init__.py`` missing from ``packages`` is left out of a non-editable
+    install (the Docker image): the editable install used here would not notice."""
+    import tomllib
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(tool["packages"])
+    dirs = {name: Path(path) for name, path in tool["package-dir"].items()}
+    found: set[str] = set()
+    for name, folder in dirs.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            if "__pycache__" in rel.parts or init.parent.is_symlink():
+                continue
+            parts = [p for p in rel.parts if p]
+            if any((ROOT / folder / Path(*parts[: i + 1])).is_symlink() for i in range(len(parts))):
+                continue
+            found.add(".".join([name, *parts]))
+    assert found - listed == set(), "add these to [tool.setuptools] packages"
