@@ -10,7 +10,7 @@ camera's packets are forwarded as they are: no decoder and no encoder per viewer
 costs little more than its SRTP packets (``bench/webrtc.py``). A new viewer starts from the
 last keyframe the feed kept, so the first picture comes at once. Only a viewer without H.264
 (or a camera with another codec) costs a decoder and an encoder
-(:class:`~gtvision.web.livefeed.DecodedTrack`, aiortc then sends VP8). The viewers of one
+(:class:`~gtvision.web.livedecode.DecodedTrack`, aiortc then sends VP8). The viewers of one
 process are capped (``GTV_WEBRTC_MAX_PEERS``).
 
 For many viewers per camera across processes, MediaMTX can serve the video instead
@@ -41,7 +41,8 @@ from aiortc.rtcpeerconnection import find_common_codecs
 
 from gtvision import metrics
 from gtvision.sources.streamurl import UnsafeUrl
-from gtvision.web.livefeed import CameraFeed, DecodedTrack, PacketTrack, describe
+from gtvision.web.livedecode import DecodedTrack
+from gtvision.web.livefeed import CameraFeed, PacketTrack, describe
 
 log = logging.getLogger(__name__)
 

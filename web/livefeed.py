@@ -32,7 +32,6 @@ from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av.video.codeccontext import VideoCodecContext
 
 from gtvision.logs import redact as mask_url
 from gtvision.sinks.backoff import Backoff
@@ -365,48 +364,6 @@ class PacketTrack(MediaStreamTrack):
         """The viewer left (or the feed ended)."""
         super().stop()
         self._feed.unsubscribe(self._offer)
-
-
-class DecodedTrack(MediaStreamTrack):
-    """Fallback for a viewer without H.264: the feed decoded here, encoded by its sender (VP8)."""
-
-    kind = "video"
-
-    def __init__(self, feed: CameraFeed) -> None:
-        super().__init__()
-        self._source = PacketTrack(feed)
-        decoder = av.CodecContext.create(feed.codec, "r")
-        assert isinstance(decoder, VideoCodecContext), feed.codec
-        self._decoder = decoder
-        if feed.extradata:
-            self._decoder.extradata = feed.extradata
-        self._time_base = feed.time_base
-        self._frames: list[av.VideoFrame] = []
-
-    def _decode(self, packet: av.Packet[Any]) -> list[av.VideoFrame]:
-        frames: list[av.VideoFrame] = []
-        for frame in self._decoder.decode(packet):
-            frame.time_base = self._time_base
-            frames.append(frame)
-        return frames
-
-    async def recv(self) -> av.VideoFrame:
-        """The next decoded frame (decoding runs in a worker thread)."""
-        loop = asyncio.get_running_loop()
-        while not self._frames:
-            if self.readyState != "live":
-                raise MediaStreamError
-            packet = await self._source.recv()
-            try:
-                self._frames = await loop.run_in_executor(None, self._decode, packet)
-            except av.FFmpegError:  # a damaged packet: skip it, the next keyframe repairs
-                continue
-        return self._frames.pop(0)
-
-    def stop(self) -> None:
-        """The viewer left."""
-        super().stop()
-        self._source.stop()
 
 
 def _shown(source: str | Path) -> str:
