@@ -83,6 +83,7 @@ class Principal:
     username: str
     role: Role
     city_id: int | None
+    gen: int = 0  # token generation (web/revocation.py): of the user at login, of the token after
 
     @property
     def is_admin(self) -> bool:
@@ -130,6 +131,7 @@ class TokenIssuer:
             "role": who.role.value,
             "city": who.city_id,
             "typ": typ,
+            "gen": who.gen,
             "iat": now,
             "exp": now + ttl,
             "jti": uuid.uuid4().hex,
@@ -184,6 +186,7 @@ class TokenIssuer:
                 username=str(claims.get("name", "")),
                 role=Role(claims["role"]),
                 city_id=None if city is None else int(city),
+                gen=int(claims.get("gen", 0)),
             )
             return who, str(claims["typ"]), int(claims["exp"])
         except (KeyError, ValueError, TypeError) as err:

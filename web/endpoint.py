@@ -28,7 +28,8 @@ M = TypeVar("M", bound=BaseModel)
 RequestFn = Callable[[Request], Awaitable[Response]]
 _MAX_ID = 2**63 - 1
 _ACCESS = frozenset({"access"})
-_ACCESS_OR_STREAM = frozenset({"access", "stream"})
+_STREAM = frozenset({"stream"})
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +96,29 @@ def _bearer(request: Request, spec: Spec) -> tuple[str, frozenset[str]]:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip(), _ACCESS
     if spec.stream_token and request.query_params.get("token"):
-        return request.query_params["token"], _ACCESS_OR_STREAM
+        # only stream tokens in URLs: URLs end up in access logs and browser history
+        return request.query_params["token"], _STREAM
     detail = "missing bearer token (Authorization: Bearer <access token>)"
-    raise ApiError(401, detail, headers={"WWW-Authenticate": "Bearer"})
+    raise ApiError(401, detail, headers=_UNAUTHORIZED)
 
 
-def authenticate(request: Request, state: AppState, spec: Spec) -> Principal:
-    """The caller of ``request`` from its bearer (or stream) token; 401 otherwise."""
+async def authenticate(request: Request, state: AppState, spec: Spec) -> Principal:
+    """The caller of ``request`` from its bearer (or stream) token; 401 otherwise.
+
+    A token of a revoked generation (``web/revocation.py``) is refused too.
+    """
     token, allowed = _bearer(request, spec)
     try:
-        return state.tokens.verify(token, allowed)
+        who = state.tokens.verify(token, allowed)
     except AuthError as err:
-        raise ApiError(401, str(err), headers={"WWW-Authenticate": "Bearer"}) from None
+        detail = str(err)
+        if allowed is _STREAM and "not accepted here" in detail:
+            detail = "only a stream token (POST /auth/stream-token) is accepted in ?token="
+        raise ApiError(401, detail, headers=_UNAUTHORIZED) from None
+    if state.revocation is not None and not await state.revocation.valid(who.user_id, who.gen):
+        detail = "token revoked (logout everywhere, password or role change, user disabled)"
+        raise ApiError(401, detail + ": log in again", headers=_UNAUTHORIZED)
+    return who
 
 
 def _query_dict(request: Request) -> dict[str, Any]:
@@ -147,7 +159,7 @@ def endpoint(
             state: AppState = request.app.state.gtv
             who = None
             if spec.perm is not None:
-                who = authenticate(request, state, spec)
+                who = await authenticate(request, state, spec)
                 if not who.can(spec.perm):
                     detail = f"role {who.role.value!r} lacks permission {spec.perm.value!r}"
                     raise ApiError(403, detail)

@@ -13,6 +13,7 @@ from gtvision.web.common import audit, ok, scoped_row, scoped_rows
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import CityIn, CityPatch, CityQuery, UserIn, UserPatch
 from gtvision.web.problems import ApiError, not_found
+from gtvision.web.revocation import GONE
 
 _CITY_COLS = "id, name, timezone, created_at, updated_at"
 _USER_COLS = "id, username, role, city_id, disabled, created_at, updated_at"
@@ -84,9 +85,20 @@ async def delete_city(call: Call) -> Response:
     city_id = call.path_int("city_id")
     await _city_row(call, city_id)
     async with call.state.pool.connection() as conn:
+        cur = await conn.execute("DELETE FROM users WHERE city_id = %s RETURNING id", (city_id,))
+        gone = [int(r["id"]) for r in await cur.fetchall()]
         await conn.execute("DELETE FROM cities WHERE id = %s", (city_id,))
         await audit(conn, call.user, "city.delete", f"city:{city_id}", call.ip)
+    await _revoked(call, {uid: GONE for uid in gone})
     return Response(status_code=204)
+
+
+async def _revoked(call: Call, gens: dict[int, int]) -> None:
+    """Publish committed token generations (``web/revocation.py``) to every process."""
+    revocation = call.state.revocation
+    assert revocation is not None
+    for user_id, gen in gens.items():
+        await revocation.publish(user_id, gen)
 
 
 @endpoint(Perm.USERS_READ, "List users", query=CityQuery)
@@ -162,15 +174,24 @@ async def patch_user(call: Call) -> Response:
         changes["role"] = body.role.value
     if body.disabled is not None:
         changes["disabled"] = body.disabled
+    # a new password or role, or disabling, revokes every token issued before
+    revoke = body.password is not None or body.role is not None or body.disabled is True
     sets = "".join(f"{k} = %({k})s, " for k in changes)
+    if revoke:
+        sets += "token_gen = token_gen + 1, "
     async with call.state.pool.connection() as conn:
         cur = await conn.execute(
-            f"UPDATE users SET {sets}updated_at = now() WHERE id = %(id)s RETURNING {_USER_COLS}",
+            f"UPDATE users SET {sets}updated_at = now() WHERE id = %(id)s "
+            f"RETURNING {_USER_COLS}, token_gen",
             {**changes, "id": user_id},
         )
         row = await cur.fetchone()
+        assert row is not None
+        gen = row.pop("token_gen")
         shown = {k: ("***" if k == "password_hash" else v) for k, v in changes.items()}
         await audit(conn, call.user, "user.update", f"user:{user_id}", call.ip, shown)
+    if revoke:
+        await _revoked(call, {user_id: int(gen)})
     return ok(row)
 
 
@@ -182,6 +203,7 @@ async def delete_user(call: Call) -> Response:
     async with call.state.pool.connection() as conn:
         await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
         await audit(conn, call.user, "user.delete", f"user:{user_id}", call.ip)
+    await _revoked(call, {user_id: GONE})
     return Response(status_code=204)
 
 

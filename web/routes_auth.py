@@ -36,7 +36,9 @@ from gtvision.web.models import LoginIn, RefreshIn
 from gtvision.web.problems import ApiError
 from gtvision.web.state import AppState
 
-_USER_SQL = "SELECT id, username, password_hash, role, city_id, disabled FROM users WHERE "
+_USER_SQL = (
+    "SELECT id, username, password_hash, role, city_id, disabled, token_gen FROM users WHERE "
+)
 COOKIE = "gtv_refresh"
 COOKIE_PATH = "/auth"
 CLIENT_HEADER = "x-gtv-client"
@@ -143,7 +145,7 @@ async def _tokens(
     # is harmless (a family without token expires; a token without family is refused)
     async with state.redis.pipeline(transaction=False) as pipe:
         pipe.set(family_key(prefix, family), who.user_id, ex=rttl)
-        pipe.set(refresh_key(prefix, refresh), f"{who.user_id}:{family}", ex=rttl)
+        pipe.set(refresh_key(prefix, refresh), f"{who.user_id}:{family}:{who.gen}", ex=rttl)
         await pipe.execute()
     body: dict[str, object] = {
         "access_token": access,
@@ -163,9 +165,16 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _session(value: object) -> tuple[int, str, int]:
+    """``(user id, family, token generation)`` of a refresh token's Redis value."""
+    uid, _, rest = _text(value).partition(":")
+    family, _, gen = rest.partition(":")
+    return int(uid), family, int(gen or 0)
+
+
 async def _reused(call: Call, used: str) -> ApiError:
     """A rotated-away token came back: revoke its whole family (RFC 9700 §4.14.2), audit it."""
-    uid, _, family = used.partition(":")
+    uid, family, _ = _session(used)
     await call.state.redis.delete(family_key(call.state.settings.redis_prefix, family))
     async with call.state.pool.connection() as conn:
         await audit(
@@ -182,6 +191,7 @@ def _principal(row: dict[str, object]) -> Principal:
         username=str(row["username"]),
         role=Role(str(row["role"])),
         city_id=None if city is None else int(str(city)),
+        gen=int(str(row["token_gen"])),
     )
 
 
@@ -228,39 +238,63 @@ async def refresh(call: Call) -> Response:
             raise await _reused(call, _text(used))
         msg = "refresh token unknown, expired or revoked"
         raise ApiError(401, msg)
-    text = _text(value)
-    await redis.set(tomb, text, ex=call.state.settings.refresh_ttl_s)
-    user_id, _, family = text.partition(":")
+    await redis.set(tomb, _text(value), ex=call.state.settings.refresh_ttl_s)
+    uid, family, gen = _session(value)
     if not await redis.exists(family_key(prefix, family)):
         msg = "refresh token's session was revoked (logout or reuse of a rotated token)"
         raise ApiError(401, msg)
     async with call.state.pool.connection() as conn:
-        uid = int(user_id)
         cur = await conn.execute(_USER_SQL + "id = %s", (uid,))
         row = await cur.fetchone()
     if row is None or row["disabled"]:
         msg = f"user {uid} no longer exists or is disabled"
         raise ApiError(401, msg)
+    if gen < int(row["token_gen"]):
+        msg = "refresh token revoked (logout everywhere, password or role change): log in again"
+        raise ApiError(401, msg)
     cookie_for = call.request if by_cookie else None
     return await _tokens(call.state, _principal(row), family, cookie_for=cookie_for)
 
 
-@endpoint(Perm.ME, "Revoke a refresh token", body=RefreshIn)
+@endpoint(
+    Perm.ME, "Revoke a refresh token", body=RefreshIn, responses={403: "another user's session"}
+)
 async def logout(call: Call) -> Response:
     """End the refresh token's session (its family); the short-lived access token expires.
 
-    ``{}`` ends the cookie session and clears the cookie.
+    Only the token's owner, or an admin, may end a session. ``{}`` ends the cookie session and
+    clears the cookie.
     """
     token, by_cookie = _cookie_token(call, call.body(RefreshIn).refresh_token)
-    prefix = call.state.settings.redis_prefix
-    value = await call.state.redis.getdel(refresh_key(prefix, token)) if token else None
-    if value is not None:
-        text = _text(value)
-        await call.state.redis.delete(family_key(prefix, text.partition(":")[2]))
+    redis, prefix = call.state.redis, call.state.settings.redis_prefix
+    value = await redis.get(refresh_key(prefix, token)) if token else None
+    target = call.user.username
+    if value is not None and token is not None:
+        uid, family, _ = _session(value)
+        if uid != call.user.user_id and not call.user.is_admin:
+            msg = "this refresh token belongs to another user's session: only they may end it"
+            raise ApiError(403, msg)
+        await redis.delete(refresh_key(prefix, token), family_key(prefix, family))
+        target = f"user:{uid}"
     async with call.state.pool.connection() as conn:
-        await audit(conn, call.user, "logout", call.user.username, call.ip)
+        await audit(conn, call.user, "logout", target, call.ip)
     response = Response(status_code=204)
     if by_cookie or COOKIE in call.request.cookies:
+        _set_cookie(response, call.request, "", 0)
+    return response
+
+
+@endpoint(Perm.ME, "Log out everywhere: revoke every token of the caller")
+async def logout_all(call: Call) -> Response:
+    """Every access, stream and refresh token of the caller stops working (all sessions)."""
+    revocation = call.state.revocation
+    assert revocation is not None
+    async with call.state.pool.connection() as conn:
+        gen = await revocation.bump(conn, call.user.user_id)
+        await audit(conn, call.user, "logout.all", call.user.username, call.ip)
+    await revocation.publish(call.user.user_id, gen)
+    response = Response(status_code=204)
+    if COOKIE in call.request.cookies:
         _set_cookie(response, call.request, "", 0)
     return response
 
@@ -302,6 +336,7 @@ ROUTES = [
     Route("/auth/login", login, methods=["POST"]),
     Route("/auth/refresh", refresh, methods=["POST"]),
     Route("/auth/logout", logout, methods=["POST"]),
+    Route("/auth/logout-all", logout_all, methods=["POST"]),
     Route("/auth/stream-token", stream_token, methods=["POST"]),
     Route("/me", me, methods=["GET"]),
 ]

@@ -29,6 +29,7 @@ from gtvision.redis_keys import AsyncRedis, connect_async, rkey
 from gtvision.web.auth import TokenIssuer
 from gtvision.web.hub import FeedReaderLike, Hub
 from gtvision.web.mediamtx import mediamtx_for
+from gtvision.web.revocation import Generations
 
 log = logging.getLogger(__name__)
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
@@ -71,6 +72,7 @@ class AppState:
     local_cache: dict[str, tuple[float, str]] = field(default_factory=dict)
     refreshing: set[str] = field(default_factory=set)
     live: Any = None  # gtvision.web.live.LiveRelay, made on the first live-video request
+    revocation: Generations | None = None  # token generations (set by the lifespan)
     live_sources: dict[int, Path] = field(default_factory=dict)  # camera id -> local file (demo)
     mediamtx: Any = None  # gtvision.web.mediamtx.MediaMtx while the integration is on
     exports_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
@@ -172,6 +174,7 @@ def lifespan_for(
         from gtvision.web.routes_stream import hub_renderer
 
         hub.render = hub_renderer(state)
+        state.revocation = Generations(client, pool, settings.redis_prefix)
         app.state.gtv = state
         try:
             yield

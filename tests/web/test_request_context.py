@@ -6,6 +6,7 @@ import json
 import logging
 import re
 
+import pytest
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -15,6 +16,7 @@ from gtvision.web.common import ok
 from gtvision.web.endpoint import Call, endpoint
 from tests.web.conftest import Api
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the app's clients live in that loop
 probe_log = logging.getLogger("gtvision.test.probe")
 
 

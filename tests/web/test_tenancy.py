@@ -95,6 +95,8 @@ def _all_routes() -> list[tuple[str, str]]:
             continue  # static operator page and its files: no city data
         for method in sorted((route.methods or set()) - {"HEAD"}):
             out.append((method, route.path))
+    # logging out everywhere revokes the caller's own tokens: send it after everything else
+    out.sort(key=lambda r: r == ("POST", "/auth/logout-all"))
     return out
 
 

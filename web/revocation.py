@@ -1,0 +1,117 @@
+"""Access-token revocation: a per-user token generation, checked on every authenticated request.
+
+* ``users.token_gen`` (PostgreSQL) is the truth. It is bumped (+1) by ``POST /auth/logout-all``
+  and by ``PATCH /users/{id}`` when it disables the user or changes the role or password;
+  deleting a user (or its city) marks it gone.
+* Every access and stream token carries the generation its user had at issue (claim ``gen``);
+  a token whose generation is below the user's current one answers 401. Refresh tokens carry it
+  too, so a revoked session cannot mint new access tokens.
+* Where the current generation comes from, cheapest first: this process's memo (at most
+  :data:`GEN_CACHE_S` old), the Redis copy ``<prefix>{user:<id>}:gen`` (written after every
+  bump; filled from PostgreSQL with ``SET NX`` on a miss, so a reader never overwrites a newer
+  value; expires after :data:`REDIS_TTL_S`), PostgreSQL.
+* Staleness: the process that bumps sees it at once; every other process within
+  :data:`GEN_CACHE_S`. If the Redis write after a bump fails, other processes may keep the old
+  copy for up to :data:`REDIS_TTL_S`. If Redis is down, requests are checked against
+  PostgreSQL (one query per user per :data:`GEN_CACHE_S` per process).
+
+Cost: one dict lookup per request, one Redis GET per user per second per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from redis.exceptions import RedisError
+
+from gtvision.redis_keys import rkey
+
+log = logging.getLogger(__name__)
+GEN_CACHE_S = 1.0
+REDIS_TTL_S = 60
+GONE = -1  # the user does not exist (deleted): every token refused
+_MEMO_MAX = 100_000
+
+
+class Generations:
+    """Current token generations of users (see the module docstring)."""
+
+    def __init__(
+        self,
+        redis: Any,
+        pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]],
+        prefix: str,
+    ) -> None:
+        self.redis = redis
+        self.pool = pool
+        self.prefix = prefix
+        self._memo: dict[int, tuple[float, int]] = {}
+
+    def key(self, user_id: int) -> str:
+        """Redis key of the user's generation (its own hash tag)."""
+        return rkey(self.prefix, f"user:{user_id}", "gen")
+
+    def forget(self) -> None:
+        """Drop this process's memo (tests)."""
+        self._memo.clear()
+
+    def _remember(self, user_id: int, gen: int) -> int:
+        if len(self._memo) >= _MEMO_MAX:
+            self._memo.clear()
+        self._memo[user_id] = (time.monotonic() + GEN_CACHE_S, gen)
+        return gen
+
+    async def current(self, user_id: int) -> int:
+        """The user's generation now (:data:`GONE` for a user that does not exist)."""
+        hit = self._memo.get(user_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        key = self.key(user_id)
+        try:
+            cached = await self.redis.get(key)
+        except RedisError as err:
+            log.warning("token generation of user %s: Redis failed (%s)", user_id, err)
+            cached = None
+        if cached is not None:
+            return self._remember(user_id, int(cached))
+        gen = await self._from_db(user_id)
+        with contextlib.suppress(RedisError):  # NX: never overwrite a newer published value
+            await self.redis.set(key, gen, ex=REDIS_TTL_S, nx=True)
+        return self._remember(user_id, gen)
+
+    async def _from_db(self, user_id: int) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT token_gen FROM users WHERE id = %s", (user_id,))
+            row = await cur.fetchone()
+        return GONE if row is None else int(row["token_gen"])
+
+    async def bump(self, conn: AsyncConnection[Any], user_id: int) -> int:
+        """Raise the user's generation in ``conn``'s transaction; :meth:`publish` after commit."""
+        cur = await conn.execute(
+            "UPDATE users SET token_gen = token_gen + 1 WHERE id = %s RETURNING token_gen",
+            (user_id,),
+        )
+        row = await cur.fetchone()
+        return GONE if row is None else int(row["token_gen"])
+
+    async def publish(self, user_id: int, gen: int) -> None:
+        """Make a committed generation (or :data:`GONE`) visible to every process."""
+        self._remember(user_id, gen)
+        try:
+            await self.redis.set(self.key(user_id), gen, ex=REDIS_TTL_S)
+        except RedisError as err:
+            log.error(
+                "token generation of user %s not published (%s): other processes may accept "
+                "its old tokens for up to %s s",
+                user_id, err, REDIS_TTL_S,
+            )  # fmt: skip
+
+    async def valid(self, user_id: int, token_gen: int) -> bool:
+        """Whether a token of ``user_id`` issued at ``token_gen`` is still good."""
+        current = await self.current(user_id)
+        return current != GONE and token_gen >= current
