@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from gtvision import logs
 from gtvision.web.auth import AuthError, Perm, Principal
-from gtvision.web.problems import ApiError, validation_problem
+from gtvision.web.problems import ApiError, nul_problem, validation_problem
 
 if TYPE_CHECKING:
     from gtvision.web.state import AppState
@@ -121,6 +121,17 @@ async def authenticate(request: Request, state: AppState, spec: Spec) -> Princip
     return who
 
 
+def _nul_fields(value: object, loc: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    """Where strings of a validated input hold NUL characters (PostgreSQL cannot store them)."""
+    if isinstance(value, str):
+        return [loc] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [b for k, v in value.items() for b in _nul_fields(v, (*loc, str(k)))]
+    if isinstance(value, list | tuple):
+        return [b for i, v in enumerate(value) for b in _nul_fields(v, (*loc, i))]
+    return []
+
+
 def _query_dict(request: Request) -> dict[str, Any]:
     return {k: v for k, v in request.query_params.items() if k != "token"}
 
@@ -169,12 +180,16 @@ def endpoint(
                     query_model = spec.query.model_validate(_query_dict(request))
                 except ValidationError as err:
                     return validation_problem(err, "query", request.url.path)
+                if nul := _nul_fields(query_model.model_dump(), ("query",)):
+                    return nul_problem(nul, request.url.path)
             if spec.body is not None:
                 raw = await request.body()
                 try:
                     body_model = spec.body.model_validate_json(raw or b"null")
                 except ValidationError as err:
                     return validation_problem(err, "body", request.url.path)
+                if nul := _nul_fields(body_model.model_dump(), ("body",)):
+                    return nul_problem(nul, request.url.path)
             call = Call(request, who, state, body_model, query_model)
             _log_context(request, who)
             return await handler(call)

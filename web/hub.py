@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -73,6 +74,23 @@ class FeedReaderLike(Protocol):
     async def history_lost(self, city_id: int, after: str) -> bool:
         """True when entries newer than ``after`` were trimmed (read Postgres for them)."""
         ...
+
+
+_STREAM_ID = re.compile(r"([0-9]{1,19})-([0-9]{1,19})")
+MAX_STREAM_PART = 2**63 - 1
+
+
+def check_stream_id(text: str) -> str:
+    """``text`` if it is a stream id ``<ms>-<seq>`` (ASCII digits, each at most 2**63-1).
+
+    Raises ``ValueError`` otherwise: ``int()`` alone would take ``1_0``, blanks, non-ASCII
+    digits and numbers Redis and PostgreSQL refuse.
+    """
+    m = _STREAM_ID.fullmatch(text)
+    if m is None or max(int(m.group(1)), int(m.group(2))) > MAX_STREAM_PART:
+        msg = f"expected <milliseconds>-<sequence> (two numbers up to {MAX_STREAM_PART})"
+        raise ValueError(msg)
+    return text
 
 
 def sid_key(stream_id: str) -> tuple[int, int]:

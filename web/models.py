@@ -9,6 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from gtvision.operators.geometry import ZoneList
 from gtvision.web.auth import Role
+from gtvision.web.hub import check_stream_id
 from gtvision.web.ssrf import UnsafeUrl, normalise
 
 Name = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
@@ -266,7 +267,9 @@ class StreamQuery(_In):
     types: str | None = Field(default=None, max_length=500)
     camera: int | None = Id
     city_id: int | None = Id
-    last_event_id: str | None = Field(default=None, max_length=40, pattern=r"^\d{1,20}-\d{1,20}$")
+    last_event_id: Annotated[str, AfterValidator(check_stream_id)] | None = Field(
+        default=None, max_length=40
+    )
 
 
 class AuditQuery(_In):

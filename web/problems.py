@@ -91,6 +91,14 @@ def validation_problem(err: ValidationError, where: str, instance: str = "") -> 
     return problem(422, detail, instance=instance, extra={"errors": errors})
 
 
+def nul_problem(locs: list[tuple[str | int, ...]], instance: str = "") -> Response:
+    """422 for text fields holding NUL characters, one error per field."""
+    msg = "must not contain NUL characters (\\u0000)"
+    errors = [{"loc": [str(p) for p in loc], "msg": msg, "type": "string_nul"} for loc in locs]
+    detail = f"invalid {'.'.join(errors[0]['loc'])}: {msg}"
+    return problem(422, detail, instance=instance, extra={"errors": errors})
+
+
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     """Exception handler for :class:`ApiError`."""
     assert isinstance(exc, ApiError)

@@ -11,15 +11,17 @@
   bump; filled from PostgreSQL with ``SET NX`` on a miss, so a reader never overwrites a newer
   value; expires after :data:`REDIS_TTL_S`), PostgreSQL.
 * Staleness: the process that bumps sees it at once; every other process within
-  :data:`GEN_CACHE_S`. If the Redis write after a bump fails, other processes may keep the old
-  copy for up to :data:`REDIS_TTL_S`. If Redis is down, requests are checked against
-  PostgreSQL (one query per user per :data:`GEN_CACHE_S` per process).
+  :data:`GEN_CACHE_S` plus one Redis read (one lookup per user runs at a time; requests
+  meanwhile use the expiring value). If the Redis write after a bump fails, other processes
+  may keep the old copy for up to :data:`REDIS_TTL_S`. If Redis is down, requests are checked
+  against PostgreSQL (one query per user per :data:`GEN_CACHE_S` per process).
 
 Cost: one dict lookup per request, one Redis GET per user per second per process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -51,6 +53,7 @@ class Generations:
         self.pool = pool
         self.prefix = prefix
         self._memo: dict[int, tuple[float, int]] = {}
+        self._pending: dict[int, asyncio.Future[int]] = {}
 
     def key(self, user_id: int) -> str:
         """Redis key of the user's generation (its own hash tag)."""
@@ -67,10 +70,24 @@ class Generations:
         return gen
 
     async def current(self, user_id: int) -> int:
-        """The user's generation now (:data:`GONE` for a user that does not exist)."""
+        """The user's generation now (:data:`GONE` for a user that does not exist).
+
+        One lookup per user at a time: while it runs, concurrent requests use the expiring
+        value (or wait for the lookup when there is none), so a burst of requests costs one
+        Redis read, not one per request.
+        """
         hit = self._memo.get(user_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        pending = self._pending.get(user_id)
+        if pending is None:
+            pending = self._pending[user_id] = asyncio.ensure_future(self._lookup(user_id))
+            pending.add_done_callback(lambda _: self._pending.pop(user_id, None))
+        elif hit is not None:
+            return hit[1]
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, user_id: int) -> int:
         key = self.key(user_id)
         try:
             cached = await self.redis.get(key)

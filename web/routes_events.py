@@ -44,11 +44,11 @@ def decode_cursor(cursor: str, *, uuid_ids: bool = True) -> tuple[datetime, str]
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         ts_text, event_id = json.loads(raw)
         ts = datetime.fromisoformat(ts_text)
-        if ts.tzinfo is None:
+        if ts.tzinfo is None or not isinstance(event_id, str) or not event_id.isprintable():
             raise ValueError(ts_text)
-        return ts, str(uuid.UUID(str(event_id))) if uuid_ids else str(event_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
-        msg = f"invalid cursor {cursor[:40]!r}: {err}"
+        return ts, str(uuid.UUID(event_id)) if uuid_ids else event_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        msg = f"invalid cursor {cursor[:40]!r}: pass next_cursor exactly as a page returned it"
         raise ApiError(
             422, msg, extra={"errors": [{"loc": ["query", "cursor"], "msg": "invalid cursor"}]}
         ) from None

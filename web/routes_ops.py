@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,11 +14,19 @@ from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.openapi import build_openapi
 from gtvision.web.problems import problem
 
+log = logging.getLogger(__name__)
+
 
 @endpoint(None, "Liveness")
 async def healthz(call: Call) -> Response:
     """The process answers."""
     return ok({"status": "ok"})
+
+
+def _down(service: str, err: BaseException) -> str:
+    """A dependency's failure in the API's words (the error itself goes to the log, masked)."""
+    log.warning("readiness: %s down: %s: %s", service, type(err).__name__, err)
+    return "down: no answer within 2 s" if isinstance(err, TimeoutError) else "down: unreachable"
 
 
 @endpoint(None, "Readiness (PostgreSQL and Redis)", responses={503: "a dependency is down"})
@@ -30,13 +39,13 @@ async def readyz(call: Call) -> Response:
                 await conn.execute("SELECT 1")
         checks["postgres"] = "ok"
     except Exception as err:
-        checks["postgres"] = f"down: {type(err).__name__}: {err}"
+        checks["postgres"] = _down("postgres", err)
     try:
         async with asyncio.timeout(2):
             await call.state.redis.ping()
         checks["redis"] = "ok"
     except Exception as err:
-        checks["redis"] = f"down: {type(err).__name__}: {err}"
+        checks["redis"] = _down("redis", err)
     if all(v == "ok" for v in checks.values()):
         return ok({"status": "ready", "checks": checks})
     bad = ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")

@@ -9,6 +9,7 @@ once, in stream order.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,11 +19,12 @@ from starlette.routing import Route
 
 from gtvision.web.auth import Perm
 from gtvision.web.endpoint import Call, endpoint
-from gtvision.web.hub import CLOSED, FeedItemLike, Message, sid_key
+from gtvision.web.hub import CLOSED, FeedItemLike, Message, check_stream_id, sid_key
 from gtvision.web.models import StreamQuery
 from gtvision.web.problems import ApiError
 from gtvision.web.state import AppState
 
+log = logging.getLogger(__name__)
 REPLAY_BATCH = 500
 _PG_GAP = (
     "SELECT stream_id, type, camera_id, payload, crop_key, clip_key FROM events "
@@ -118,32 +120,43 @@ async def stream_events(call: Call) -> Response:
         raise ApiError(422, msg)
     types = {t.strip() for t in (q.types or "").split(",") if t.strip()}
     camera = q.camera
-    last = call.request.headers.get("last-event-id", "").strip() or (q.last_event_id or "")
-    if last and sid_key(last) < (0, 0):
-        last = ""
+    header = call.request.headers.get("last-event-id")
+    last = q.last_event_id or ""
+    if header is not None and header.strip():
+        try:
+            last = check_stream_id(header.strip())
+        except ValueError as err:
+            shown = header.strip()[:40]
+            raise ApiError(400, f"invalid Last-Event-ID {shown!r}: {err}") from None
     state = call.state
 
     def wanted(msg: Message) -> bool:
         return (not types or msg.type in types) and (camera is None or msg.camera_id == camera)
 
-    async def events() -> AsyncIterator[bytes]:
-        sub = await state.hub.subscribe(city)
+    async def entries(sub: Any) -> AsyncIterator[bytes]:
         sent = last
-        try:
-            if last:
-                async for msg in replay(state, city, last):
-                    sent = msg.stream_id
-                    if wanted(msg):
-                        yield msg.wire
-            while True:
-                msg = await sub.queue.get()
-                if msg is CLOSED:
-                    return
-                if sent and sid_key(msg.stream_id) <= sid_key(sent):
-                    continue
+        if last:
+            async for msg in replay(state, city, last):
                 sent = msg.stream_id
                 if wanted(msg):
                     yield msg.wire
+        while True:
+            msg = await sub.queue.get()
+            if msg is CLOSED:
+                return
+            if sent and sid_key(msg.stream_id) <= sid_key(sent):
+                continue
+            sent = msg.stream_id
+            if wanted(msg):
+                yield msg.wire
+
+    async def events() -> AsyncIterator[bytes]:
+        sub = await state.hub.subscribe(city)
+        try:
+            async for wire in entries(sub):
+                yield wire
+        except Exception as err:  # the response has started: end it with one log line
+            log.warning("SSE stream of city %s ended: %s: %s", city, type(err).__name__, err)
         finally:
             state.hub.unsubscribe(sub)
 
