@@ -59,7 +59,8 @@ def test_idle_flow_uses_almost_no_cpu(
     pub = publish_file(video, "idle-cam")
     out = tmp_path / "events.jsonl"
     log = (tmp_path / "run.log").open("w")
-    env = _env(GTV_DATABASE_URL=fresh_pg_dsn)
+    # the table camera is a loopback RTSP server: the reader's address guard must allow it
+    env = _env(GTV_DATABASE_URL=fresh_pg_dsn, GTV_CAMERA_ALLOW_CIDRS="127.0.0.1/32")
     cmd = [*GTV, "run", "motion", "--jsonl", str(out), "--poll-s", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     bare: subprocess.Popen[str] | None = None
