@@ -7,19 +7,27 @@ costs 0.5) -- or whose last box overlaps the read's box (IoU >= ``join_iou``) wi
 ``iou_window_s``, which keeps a badly misread frame of the same vehicle inside its pass.
 Otherwise it opens a new pass, so several vehicles in view at once give separate passes.
 
-**When a pass ends.** Event time drives it: each camera has a watermark, the latest time of its
-reads, or the latest time of its light :class:`CameraTick` heartbeats (one per decoded frame,
-from the source stream, so a pass also ends when frames keep coming but plates do not) minus
-``tick_lateness_s`` -- ticks travel on another branch of the dataflow than the reads (which wait
-for the detector), so a tick may overtake the reads of earlier frames of the same source batch;
-the lateness covers a source batch: ``tick_lateness_s`` or ``tick_lateness_frames`` frame
-intervals, whichever is longer. A pass whose ``last_seen + gap_s`` is behind the
-watermark is emitted. A replay therefore emits exactly what a live run would, whatever the
-processing speed. Two fallbacks: ``notify_at`` flushes every open pass of a camera when nothing
-at all arrived for ``idle_s`` of wall-clock time (camera gone; it must exceed the longest
-processing stall of a source batch, or a slow detector splits passes; replays set it to None and
-rely on event time alone), and end of stream (EOF, e.g. the end of a replayed file) flushes all
-passes. A pass longer than ``max_pass_s`` (a parked car) is emitted and a new one starts.
+**When a pass ends.** Observed event time drives it: a pass ends after ``gap_s`` seconds of the
+camera's timeline were looked at without a read of it. Each camera has an
+:class:`~gtvision.operators.timeline.ObservedClock` advanced by every analysed frame (its light
+:class:`CameraTick` heartbeat, one per analysed frame from the source stream, so a pass also
+ends when frames keep coming but plates do not) and by every read; a hole of frames the live
+reader dropped under load counts as at most two frame intervals, so a vehicle still in view
+across the hole keeps its pass (one ``lpr.detected`` per vehicle however loaded the flow is).
+The camera's watermark, in observed seconds, is its latest read, or its latest tick minus a
+lateness -- ticks travel on another branch of the dataflow than the reads (which wait for the
+detector), so a tick may overtake the reads of earlier frames of the same source batch; the
+lateness covers a source batch: ``tick_lateness_s`` or ``tick_lateness_frames`` frame
+intervals, whichever is longer. A pass whose last read is more than ``gap_s`` behind the
+watermark is emitted. Without dropped frames observed time is event time, so a replay emits
+exactly what a live run would, whatever the processing speed.
+
+Two fallbacks: ``notify_at`` flushes every open pass of a camera when nothing at all arrived
+for ``idle_s`` of wall-clock time (camera gone; it must exceed the longest processing stall of a
+source batch, or a slow detector splits passes; replays set it to None and rely on event time
+alone), and end of stream (EOF: the end of a replayed file, or a clean stop of a live run)
+flushes all passes. A pass longer than ``max_pass_s`` (a parked car) is emitted and a new one
+starts.
 
 Late reads (older than the watermark allows) that match a pass emitted less than ``gap_s`` ago
 are dropped instead of opening a duplicate pass.
@@ -44,6 +52,7 @@ from bytewax.operators import StatefulLogic
 from gtvision.events import Box, Frame, PlatePass, PlateRead
 from gtvision.operators.lpr.ocrdist import ocr_distance
 from gtvision.operators.lpr.vote import Ballot, vote
+from gtvision.operators.timeline import ObservedClock
 
 Clock = Callable[[], datetime]
 
@@ -101,6 +110,7 @@ class OpenPass:
 
     first_seen: datetime
     last_seen: datetime
+    last_obs: float  # observed clock of the camera at the last read
     last_box: Box
     last_text: str
     last_frame: int
@@ -118,23 +128,26 @@ class Tombstone:
     """A pass already emitted, kept for ``gap_s`` to absorb late reads."""
 
     text: str
-    last_seen: datetime
+    last_obs: float
 
 
 @dataclass
 class PassState:
-    """Per-camera state: open passes, recently emitted passes, watermark, last arrival."""
+    """Per-camera state: open passes, recently emitted passes, observed clock and marks."""
 
     open: list[OpenPass] = field(default_factory=list)
     closed: list[Tombstone] = field(default_factory=list)
-    read_mark: datetime | None = None
-    tick_mark: datetime | None = None
-    tick_step: timedelta = timedelta(0)
+    timeline: ObservedClock = field(default_factory=ObservedClock)
+    pending: list[PlateRead] = field(default_factory=list)  # reads ahead of their frame's tick
+    read_mark: float | None = None  # observed clock of the latest read
+    tick_mark: float | None = None  # observed clock of the latest tick
     last_arrival: datetime | None = None
 
-    def watermark(self, lateness: timedelta) -> datetime | None:
-        """Latest read time, or latest tick time minus ``lateness``, whichever is later."""
-        marks = [m for m in (self.read_mark, self.tick_mark and self.tick_mark - lateness) if m]
+    def watermark(self, lateness: float) -> float | None:
+        """Latest read, or latest tick minus ``lateness``, whichever is later (observed s)."""
+        marks = [m for m in (self.read_mark, self.tick_mark) if m is not None]
+        if self.tick_mark is not None:
+            marks[-1] = self.tick_mark - lateness
         return max(marks) if marks else None
 
 
@@ -165,37 +178,66 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
     def __init__(self, config: PassConfig, clock: Clock, resume: PassState | None) -> None:
         self.config = config
         self.clock = clock
+        if resume is not None and not hasattr(resume, "timeline"):
+            resume = None  # a snapshot of the former event-time state: start afresh
         self.state = resume if resume is not None else PassState()
-        self.gap = timedelta(seconds=config.gap_s)
-        self.lateness = timedelta(seconds=config.tick_lateness_s)
-        self.iou_window = timedelta(seconds=config.iou_window_s)
+        self.gap = config.gap_s
+        self.iou_window = config.iou_window_s
 
     # -- bytewax hooks ------------------------------------------------------------------------
     def on_item(self, value: PlateRead | CameraTick) -> tuple[Iterable[PlatePass], bool]:
         st = self.state
         st.last_arrival = self.clock()
         if isinstance(value, PlateRead):
-            st.read_mark = max(st.read_mark or value.ts, value.ts)
-        else:
-            if st.tick_mark is not None and value.ts > st.tick_mark:
-                st.tick_step = value.ts - st.tick_mark
-            st.tick_mark = max(st.tick_mark or value.ts, value.ts)
-        lateness = max(self.lateness, st.tick_step * self.config.tick_lateness_frames)
-        mark = st.watermark(lateness)
-        out = self._expire(mark) if mark is not None else []
-        if isinstance(value, PlateRead) and value.text:
-            out.extend(self._add(value))
+            last_tick = st.timeline.last_tick
+            if last_tick is not None and value.ts > last_tick:
+                st.pending.append(value)  # its frame's tick is still on its way
+                return [], self._retain()
+            return self._read(value), self._retain()
+        st.timeline.advance(value.ts, tick=True)
+        obs = st.timeline.at(value.ts)
+        st.tick_mark = obs if st.tick_mark is None else max(st.tick_mark, obs)
+        out = self._ready(value.ts)
+        out.extend(self._expire(self._watermark()))
         return out, self._retain()
 
     def on_notify(self) -> tuple[Iterable[PlatePass], bool]:
-        return self._flush(), StatefulLogic.DISCARD
+        return self._ready(None) + self._flush(), StatefulLogic.DISCARD
 
     def on_eof(self) -> tuple[Iterable[PlatePass], bool]:
-        return self._flush(), StatefulLogic.DISCARD
+        return self._ready(None) + self._flush(), StatefulLogic.DISCARD
+
+    def _watermark(self) -> float:
+        st = self.state
+        frames = st.timeline.interval() * self.config.tick_lateness_frames
+        mark = st.watermark(max(self.config.tick_lateness_s, frames))
+        return mark if mark is not None else float("-inf")
+
+    def _ready(self, upto: datetime | None) -> list[PlatePass]:
+        """Handle the held reads whose frames' ticks arrived (all of them: ``upto=None``)."""
+        st = self.state
+        ready = [r for r in st.pending if upto is None or r.ts <= upto]
+        if not ready:
+            return []
+        st.pending = [r for r in st.pending if upto is not None and r.ts > upto]
+        out: list[PlatePass] = []
+        for read in sorted(ready, key=lambda r: r.ts):
+            out.extend(self._read(read))
+        return out
+
+    def _read(self, read: PlateRead) -> list[PlatePass]:
+        st = self.state
+        st.timeline.advance(read.ts, tick=False)
+        obs = st.timeline.at(read.ts)
+        st.read_mark = obs if st.read_mark is None else max(st.read_mark, obs)
+        out = self._expire(self._watermark())
+        if read.text:
+            out.extend(self._add(read, obs))
+        return out
 
     def notify_at(self) -> datetime | None:
         st, idle = self.state, self.config.idle_s
-        if idle is None or st.last_arrival is None or not (st.open or st.closed):
+        if idle is None or st.last_arrival is None or not (st.open or st.closed or st.pending):
             return None
         return st.last_arrival + timedelta(seconds=idle)
 
@@ -205,7 +247,8 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
     # -- grouping -----------------------------------------------------------------------------
     def _retain(self) -> bool:
         st = self.state
-        return StatefulLogic.RETAIN if (st.open or st.closed) else StatefulLogic.DISCARD
+        keep = st.open or st.closed or st.pending
+        return StatefulLogic.RETAIN if keep else StatefulLogic.DISCARD
 
     def _flush(self) -> list[PlatePass]:
         out = [build_pass(p) for p in self.state.open]
@@ -214,34 +257,34 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
         return out
 
     def _emit(self, p: OpenPass) -> PlatePass:
-        self.state.closed.append(Tombstone(text=p.text, last_seen=p.last_seen))
+        self.state.closed.append(Tombstone(text=p.text, last_obs=p.last_obs))
         return build_pass(p)
 
-    def _expire(self, watermark: datetime) -> list[PlatePass]:
+    def _expire(self, watermark: float) -> list[PlatePass]:
         st = self.state
-        done = [p for p in st.open if p.last_seen + self.gap < watermark]
-        st.open = [p for p in st.open if p.last_seen + self.gap >= watermark]
-        st.closed = [t for t in st.closed if t.last_seen + 2 * self.gap >= watermark]
+        done = [p for p in st.open if p.last_obs + self.gap < watermark]
+        st.open = [p for p in st.open if p.last_obs + self.gap >= watermark]
+        st.closed = [t for t in st.closed if t.last_obs + 2 * self.gap >= watermark]
         return [self._emit(p) for p in sorted(done, key=lambda p: p.first_seen)]
 
-    def _late(self, read: PlateRead) -> bool:
+    def _late(self, read: PlateRead, obs: float) -> bool:
         for t in self.state.closed:
-            near = read.ts <= t.last_seen + self.gap
+            near = obs <= t.last_obs + self.gap
             if near and ocr_distance(read.text, t.text) <= self.config.max_distance:
                 return True
         return False
 
-    def _match(self, read: PlateRead) -> OpenPass | None:
+    def _match(self, read: PlateRead, obs: float) -> OpenPass | None:
         cfg = self.config
         best: tuple[float, float, OpenPass] | None = None
         for p in self.state.open:
-            if read.ts > p.last_seen + self.gap:
+            if obs > p.last_obs + self.gap:
                 continue
             iou = read.box.iou(p.last_box)
             if p.last_frame == read.frame_index and iou < 0.1:
                 continue  # another plate in the same frame is another vehicle
             dist = min(ocr_distance(read.text, p.text), ocr_distance(read.text, p.last_text))
-            near_in_time = read.ts - p.last_seen <= self.iou_window
+            near_in_time = obs - p.last_obs <= self.iou_window
             if dist > cfg.max_distance and (iou < cfg.join_iou or not near_in_time):
                 continue
             key = (dist if dist <= cfg.max_distance else cfg.max_distance + 1.0, -iou)
@@ -249,26 +292,27 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
                 best = (*key, p)
         return best[2] if best is not None else None
 
-    def _add(self, read: PlateRead) -> list[PlatePass]:
+    def _add(self, read: PlateRead, obs: float) -> list[PlatePass]:
         out: list[PlatePass] = []
-        p = self._match(read)
+        p = self._match(read, obs)
         max_pass = timedelta(seconds=self.config.max_pass_s)
         if p is not None and read.ts - p.first_seen > max_pass:
             self.state.open.remove(p)
-            self.state.open.append(_new_pass(read))  # the same vehicle, still there
+            self.state.open.append(_new_pass(read, obs))  # the same vehicle, still there
             return [build_pass(p)]
         if p is None:
-            if not self._late(read):
-                self.state.open.append(_new_pass(read))
+            if not self._late(read, obs):
+                self.state.open.append(_new_pass(read, obs))
             return out
-        _join(p, read, self.config.max_reads)
+        _join(p, read, obs, self.config.max_reads)
         return out
 
 
-def _new_pass(read: PlateRead) -> OpenPass:
+def _new_pass(read: PlateRead, obs: float) -> OpenPass:
     return OpenPass(
         first_seen=read.ts,
         last_seen=read.ts,
+        last_obs=obs,
         last_box=read.box,
         last_text=read.text,
         last_frame=read.frame_index,
@@ -281,13 +325,14 @@ def _new_pass(read: PlateRead) -> OpenPass:
     )
 
 
-def _join(p: OpenPass, read: PlateRead, max_reads: int) -> None:
+def _join(p: OpenPass, read: PlateRead, obs: float, max_reads: int) -> None:
     if read.ts < p.first_seen:
         p.first_box = read.box
     if read.ts >= p.last_seen:
         p.end_box = read.box
     p.first_seen = min(p.first_seen, read.ts)
     p.last_seen = max(p.last_seen, read.ts)
+    p.last_obs = max(p.last_obs, obs)
     p.last_box, p.last_text, p.last_frame = read.box, read.text, read.frame_index
     p.count += 1
     if read.confidence > p.best.confidence or (p.best.crop_jpeg is None and read.crop_jpeg):

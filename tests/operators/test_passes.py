@@ -295,3 +295,64 @@ def test_reads_with_one_unsure_character_count_less_than_clear_reads() -> None:
     feed(lg, reads)
     out, _ = lg.on_eof()
     assert [(p.plate, p.reads) for p in out] == [("ABC1234", 6)]
+
+
+def _loaded_reader(
+    cars: Sequence[tuple[str, float, float]],
+    *,
+    burst: int,
+    hole: int,
+    reads_first: bool,
+    fps: float = 5.0,
+) -> list[PlateRead | CameraTick]:
+    """What a loaded live reader delivers: ``burst`` consecutive analysed frames, then ``hole``
+    frames dropped, repeatedly. Per burst the frames' ticks come before or after their reads:
+    both happen (ticks do not wait for the detector, but the read step may run first).
+    ``cars``: (plate, enter_s, leave_s), read on every frame in view."""
+    items: list[PlateRead | CameraTick] = []
+    end = max(leave for _, _, leave in cars) + 30.0
+    frame, period = 0, burst + hole
+    while frame / fps < end:
+        kept = [frame + i for i in range(burst)]
+        ticks = [tick(f / fps) for f in kept]
+        reads = [read(p, f / fps) for f in kept for p, a, b in cars if a <= f / fps <= b]
+        items.extend([*reads, *ticks] if reads_first else [*ticks, *reads])
+        frame += period
+    return items
+
+
+@pytest.mark.parametrize("reads_first", [False, True])
+@pytest.mark.parametrize(("burst", "hole"), [(4, 0), (4, 6), (4, 10), (3, 15), (2, 12)])
+def test_dropped_frames_do_not_split_a_pass(burst: int, hole: int, reads_first: bool) -> None:
+    """Holes of 1.2-3 s of dropped frames (gap 1.5 s) inside a vehicle's pass: still one pass
+    per vehicle, and passes still end once frames are seen without the plate."""
+    lg, _ = logic(gap_s=1.5)
+    cars = [("BRA2E19", 0.0, 6.0), ("KLM3907", 14.0, 19.0)]
+    out = feed(lg, _loaded_reader(cars, burst=burst, hole=hole, reads_first=reads_first))
+    assert [p.plate for p in out] == ["BRA2E19", "KLM3907"]
+    rest, _ = lg.on_eof()
+    assert list(rest) == []  # both ended on observed frames, not at the end of the stream
+
+
+def test_reads_ahead_of_their_ticks_are_held_until_the_frames_are_seen() -> None:
+    """A read whose frame's tick has not arrived yet is decided once it has: the black frames
+    between two photos (ticks) come after the next photo's first reads, and must still count."""
+    lg, _ = logic(gap_s=1.5, iou_window_s=0.5, tick_lateness_s=0.2, tick_lateness_frames=1)
+    items: list[PlateRead | CameraTick] = []
+    for i in range(10):  # photo 1: 0.0-1.8
+        items += [read("NZJ6581", i * 0.2), tick(i * 0.2)]
+    items.append(read("NZO6276", 3.0))  # photo 2's first read, before the gap's ticks
+    items += [tick(2.0 + i * 0.2) for i in range(6)]  # 2.0-3.0: black, then photo 2
+    out = feed(lg, items)
+    rest, _ = lg.on_eof()
+    assert sorted((p.plate, p.reads) for p in [*out, *rest]) == [("NZJ6581", 10), ("NZO6276", 1)]
+
+
+def test_camera_seen_without_drops_still_ends_a_pass_on_time() -> None:
+    """Every frame analysed: observed time is event time, the pass ends gap + lateness after
+    its last read (as before dropped frames were accounted for)."""
+    lg, _ = logic(gap_s=1.0, tick_lateness_s=0.5, tick_lateness_frames=1)
+    items: list[PlateRead | CameraTick] = [read("ABC1234", 0.0)]
+    items += [tick(i / 10) for i in range(1, 15)]
+    assert feed(lg, items) == []  # 1.4 - 0.5 = 0.9 <= 0 + 1.0
+    assert [p.plate for p in feed(lg, [tick(1.6)])] == ["ABC1234"]  # 1.1 > 1.0
