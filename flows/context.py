@@ -12,6 +12,8 @@ which clock windowed steps should use (event time only for replays).
 from __future__ import annotations
 
 import importlib
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -115,15 +117,28 @@ def load_flow(name: str) -> FlowBuilder:
 
 
 def recovery_config(
-    directory: Path | None, backup: timedelta | None = None
+    directory: Path | None,
+    backup: timedelta | None = None,
+    *,
+    process_id: int = 0,
+    processes: int = 1,
 ) -> RecoveryConfig | None:
-    """Bytewax recovery in ``directory`` (initialised with one partition when new or empty).
+    """Bytewax recovery in ``directory``; ``None`` when no directory is given (no recovery).
 
-    ``None`` when no directory is given: the flow runs without recovery.
+    A new or empty directory gets this process's recovery partition: ``part-<process_id>`` of
+    ``processes`` (one process: ``part-0`` of 1). Each process of a cluster keeps its own
+    partition in its own directory (on its own host); Bytewax resumes once the processes
+    together hold all of them. A directory already holding partitions is used as it is.
     """
     if directory is None:
         return None
-    if not directory.exists() or not any(directory.iterdir()):
-        directory.mkdir(parents=True, exist_ok=True)
-        init_db_dir(directory, 1)
+    if not 0 <= process_id < processes:
+        msg = f"process_id must be 0..{processes - 1}, got {process_id}"
+        raise ValueError(msg)
+    directory.mkdir(parents=True, exist_ok=True)
+    if not any(directory.glob("part-*.sqlite3")):
+        with tempfile.TemporaryDirectory(dir=directory, prefix=".init-") as tmp:
+            init_db_dir(Path(tmp), processes)
+            mine = f"part-{process_id}.sqlite3"
+            os.replace(Path(tmp) / mine, directory / mine)
     return RecoveryConfig(str(directory), backup)

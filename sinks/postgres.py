@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import psycopg
 import redis
@@ -37,13 +37,22 @@ from gtvision import metrics
 from gtvision.config import Settings
 from gtvision.events import EventBase
 from gtvision.sinks.backoff import Backoff
-from gtvision.sinks.clips import ClipRecorder
+from gtvision.sinks.clipservice import CLIPS, LINK_CLIP, ClipService
 from gtvision.sinks.feed import FeedPublisher, make_feed
 from gtvision.sinks.objects import ObjectStore, make_store, object_key
 from gtvision.sinks.outbox import routing_key
 
 if TYPE_CHECKING:
     from gtvision.sinks.recordings import SegmentRecorder
+
+
+class ClipRequests(Protocol):
+    """Where the writer asks for the clips of the events it stored."""
+
+    def request(self, event: EventBase) -> bool:
+        """Queue a clip of ``event`` if its camera is read in this process."""
+        ...
+
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,12 +101,6 @@ ON CONFLICT (event_id) DO NOTHING
 _PENDING = """
 SELECT id::text, stream_id IS NULL, clip_key IS NULL FROM events
 WHERE id = ANY(%s::uuid[]) AND (stream_id IS NULL OR clip_key IS NULL)
-"""
-_LINK_CLIP = """
-UPDATE events SET clip_key = %s,
-    payload = CASE WHEN payload ? 'clip_key'
-                   THEN jsonb_set(payload, '{clip_key}', to_jsonb(%s::text)) ELSE payload END
-WHERE id = %s
 """
 _SET_STREAM = """
 UPDATE events e SET stream_id = u.sid
@@ -159,7 +162,7 @@ class EventWriter:
         self._cap = backoff_cap_s
         self._sleep = sleep
         self.retries = 0
-        self.clips: ClipRecorder | None = None
+        self.clips: ClipRequests | None = None
 
     def _retry(self, what: str, events: Sequence[EventBase], fn: Callable[[], T]) -> T:
         backoff = Backoff(cap_s=self._cap)
@@ -241,7 +244,7 @@ class EventWriter:
 
         def run() -> None:
             with self._pool.connection() as conn:
-                conn.execute(_LINK_CLIP, (key, key, event_id))
+                conn.execute(LINK_CLIP, (key, key, event_id))
 
         self._retry("clip link", [], run)
 
@@ -294,8 +297,10 @@ class _Partition(StatelessSinkPartition[EventBase]):
         self._writer.write(items)
 
     def close(self) -> None:
+        t0 = time.monotonic()
         for closer in self._closers:
             closer()
+        log.info("event sink closed in %.1f s (clips, recording)", time.monotonic() - t0)
 
 
 def open_pool(dsn: str, max_size: int = 2) -> ConnectionPool[Any]:
@@ -353,15 +358,20 @@ class EventSink(DynamicSink[EventBase]):
     def build(
         self, step_id: str, worker_index: int, worker_count: int
     ) -> StatelessSinkPartition[EventBase]:
-        """Open this worker's pool, object store, feed, clip recorder and process recorder."""
+        """Open the pool, object store and feed; share the process's clip service and recorder."""
         pool = open_pool(self._dsn)
         store = self._store_factory()
         writer = EventWriter(pool, store, self._feed_factory(), backoff_cap_s=self._cap)
         closers: list[Callable[[], None]] = []
         if self._clip_rolls is not None and store is not None and any(self._clip_rolls):
             pre, post = self._clip_rolls
-            writer.clips = ClipRecorder(store, writer.link_clip, pre_roll_s=pre, post_roll_s=post)
-            closers.append(writer.clips.close)
+            dsn = self._dsn
+
+            def service() -> ClipService:
+                return ClipService(open_pool(dsn), store, pre_roll_s=pre, post_roll_s=post)
+
+            writer.clips, release_clips = CLIPS.acquire(service)
+            closers.append(release_clips)
         if self._record is not None and store is not None:
             from gtvision.sinks.recordings import acquire
 

@@ -32,6 +32,7 @@ import av
 
 from gtvision.events import RecordingEvent
 from gtvision.sinks.clips import RINGS, PacketRing, RingRegistry, _Packet, mux_packet
+from gtvision.sinks.shared import PerProcess
 from gtvision.sinks.spool import FRAGMENTED, RecordingUploader, recording_key, stopped_of
 
 log = logging.getLogger(__name__)
@@ -211,30 +212,9 @@ class SegmentRecorder:
             self._on_close()
 
 
-_LOCK = threading.Lock()
-_SHARED: list[Any] = []  # [recorder, users] while the process records
+RECORDER: PerProcess[SegmentRecorder] = PerProcess(SegmentRecorder.close)
 
 
 def acquire(make: Callable[[], SegmentRecorder]) -> Callable[[], None]:
     """Start this process's recorder on first use; return its release (the last one closes)."""
-    with _LOCK:
-        if not _SHARED:
-            _SHARED[:] = [make(), 0]
-        _SHARED[1] += 1
-    released = threading.Event()
-
-    def release() -> None:
-        if released.is_set():
-            return
-        released.set()
-        with _LOCK:
-            if not _SHARED:
-                return
-            _SHARED[1] -= 1
-            recorder = _SHARED[0] if _SHARED[1] == 0 else None
-            if recorder is not None:
-                _SHARED.clear()
-        if recorder is not None:
-            recorder.close()
-
-    return release
+    return RECORDER.acquire(make)[1]

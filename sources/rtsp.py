@@ -255,6 +255,7 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, object]):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._empty = True
+        self._ended = False
         self._poll()
         self._watcher = threading.Thread(
             target=self._watch, name=f"cameras-shard-{shard}", daemon=True
@@ -311,6 +312,9 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, object]):
         return out
 
     def next_batch(self) -> list[SourceItem]:
+        stop = self._src.stop
+        if stop is not None and stop.is_set():
+            return self._end()
         out = self._reconcile()
         now = time.monotonic()
         for reader in self._readers.values():
@@ -324,6 +328,29 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, object]):
         self._empty = not out
         return out
 
+    def _end(self) -> list[SourceItem]:
+        """Stop reading: emit the health events the readers queued, then end (EOF).
+
+        Frames still queued are dropped: analysing them would only delay the stop (their
+        packets are in the rings, so clips and recordings keep them).
+        """
+        if self._ended:
+            raise StopIteration
+        self._ended = True
+        self._stop.set()
+        for reader in self._readers.values():
+            reader.stop()
+        out: list[SourceItem] = [
+            item
+            for reader in self._readers.values()
+            for item in reader.drain()
+            if not isinstance(item, Frame)
+        ]
+        log.info("shard %s stopped reading %d cameras", self._shard, len(self._readers))
+        if not out:
+            raise StopIteration
+        return out
+
     def _drain(self, reader: CameraReader) -> list[SourceItem]:
         items, analyzer = reader.drain(), self._analyzer
         if analyzer is None:
@@ -331,7 +358,7 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, object]):
         return [analyzer(item) if isinstance(item, Frame) else item for item in items]
 
     def next_awake(self) -> datetime | None:
-        if self._empty:
+        if self._empty and not self._ended:
             period = _POLL_MS if self._readers else _EMPTY_POLL_MS
             return datetime.now(UTC) + timedelta(milliseconds=period)
         return None
@@ -351,7 +378,11 @@ class _ShardPartition(StatefulSourcePartition[SourceItem, object]):
 
 
 class RtspSource(FixedPartitionedSource[SourceItem, object]):
-    """Live cameras of ``directory`` split over ``shards`` partitions."""
+    """Live cameras of ``directory`` split over ``shards`` partitions.
+
+    When ``stop`` is set every shard stops its readers, emits what they queued and ends (EOF),
+    so the dataflow completes: open windows flush and sinks close (:mod:`gtvision.stopping`).
+    """
 
     def __init__(
         self,
@@ -362,12 +393,14 @@ class RtspSource(FixedPartitionedSource[SourceItem, object]):
         reconnect_cap_s: float = 30.0,
         stall_s: float = 2.0,
         queue_size: int = 4,
+        stop: threading.Event | None = None,
     ) -> None:
         if shards < 1:
             msg = f"shards must be >= 1, got {shards}"
             raise ValueError(msg)
         self.directory, self.shards, self.poll_s = directory, shards, poll_s
         self.reconnect_cap_s, self.stall_s, self.queue_size = reconnect_cap_s, stall_s, queue_size
+        self.stop = stop
         self.registry = CameraRegistry()
         self.analyzer: AnalyzerFactory | None = None
 

@@ -6,11 +6,13 @@
 * ``gtvision replay --manifest replay.toml``: per camera a name or id, a file or ``s3://`` key and
   the time of its first frame (:mod:`gtvision.sources.multifile`).
 
-Each camera is its own source partition (``-w`` workers share them). Events go to ``--jsonl``
-(default stdout) sorted by event time, each id once, so the output is the same bytes on every
-run (``--stream`` writes them as they come instead); per-camera progress bars and the motion-gate
-figures go to stderr. Times are deterministic: the entry's ``start``, else ``--start``, else the
-file's ``creation_time``, else 1970-01-01T00:00:00Z, plus the frame's PTS.
+Each camera is its own source partition (``-w`` workers share them; ``-i``/``-a`` spread them
+over a cluster of processes given the same files, each writing the events of its own workers to
+its own ``--jsonl``). Events go to ``--jsonl`` (default stdout) sorted by event time, each id
+once, so the output is the same bytes on every run (``--stream`` writes them as they come
+instead); per-camera progress bars and the motion-gate figures go to stderr. Times are
+deterministic: the entry's ``start``, else ``--start``, else the file's ``creation_time``, else
+1970-01-01T00:00:00Z, plus the frame's PTS.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gtvision.cluster import ClusterError, add_cluster_arguments, parse_cluster
 from gtvision.commands.flowargs import add_param_arguments
 from gtvision.config import ConfigError, Settings, load_settings
 
@@ -152,10 +155,11 @@ def _replay(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
+        cluster = parse_cluster(args.addresses, args.process_id, args.workers)
         builder = load_flow(args.flow)
         params = flow_params(builder, args.param, args.params)
         plans = [_plan(entry, args, settings) for entry in _entries(args)]
-    except (FlowNotFoundError, ParamsError, ManifestError, UsageError) as err:
+    except (ClusterError, FlowNotFoundError, ParamsError, ManifestError, UsageError) as err:
         print(f"gtvision: {err}", file=sys.stderr)
         return 2
     show = sys.stderr.isatty() and not args.quiet
@@ -205,12 +209,14 @@ def _replay(args: argparse.Namespace) -> int:
         motion_settings=lambda cam: motions.get(cam, default_motion),
         params=params,
     )
-    recovery = recovery_config(args.recovery_directory)
+    recovery = recovery_config(
+        args.recovery_directory, process_id=cluster.process_id, processes=cluster.processes
+    )
     try:
         with QuietRustPanics(args.verbose):
             cli_main(
                 builder(ctx),
-                workers_per_process=args.workers,
+                **cluster.bytewax_args(),
                 epoch_interval=timedelta(
                     seconds=args.snapshot_interval or settings.snapshot_interval_s
                 ),
@@ -274,6 +280,7 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keyframes-only", action="store_true", help="decode keyframes only")
     p.add_argument("--start", default=None, help="ISO time of the first frame (default: metadata)")
     p.add_argument("-w", "--workers", type=int, default=1, help="Bytewax workers (default 1)")
+    add_cluster_arguments(p)
     p.add_argument(
         "-r",
         "--recovery-directory",

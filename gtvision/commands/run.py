@@ -3,9 +3,14 @@
 Cameras are the enabled rows of the ``cameras`` table (re-read every ``--poll-s`` seconds, so
 cameras added or removed through the API start or stop within seconds) plus ``GTV_RTSP_URLS``.
 Bytewax's scaling and recovery options pass through: ``-w`` workers per process, ``-i``/``-a``
-for a cluster of processes, ``-r``/``-s``/``-b`` for recovery. Events go to the Postgres sink
-(events table, outbox, object store, live feed) when ``GTV_DATABASE_URL`` is set, else (or with
-``--jsonl``) to JSON lines.
+for a cluster of processes (:mod:`gtvision.cluster`; cameras are split over every worker of the
+cluster), ``-r``/``-s``/``-b`` for recovery (one partition per process, in its own directory).
+Events go to the Postgres sink (events table, outbox, object store, live feed) when
+``GTV_DATABASE_URL`` is set, else (or with ``--jsonl``) to JSON lines.
+
+SIGINT/SIGTERM stop it cleanly (:mod:`gtvision.stopping`): cameras close, open incidents and
+passes are emitted, clips and the open recording segment are finished; exit 0. A second signal
+aborts. In a cluster, signal every process (a supervisor stopping the deployment does).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gtvision.cluster import ClusterError, add_cluster_arguments, parse_cluster
 from gtvision.commands.flowargs import add_param_arguments
 from gtvision.config import ConfigError, load_settings
 
@@ -31,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from gtvision.flows.params import ParamsError, flow_params
     from gtvision.sources.cameras import CameraDirectory, DbCameras, env_cameras
     from gtvision.sources.rtsp import RtspSource
+    from gtvision.stopping import GracefulStop
 
     settings = load_settings()
     try:
@@ -46,10 +53,22 @@ def _run(args: argparse.Namespace) -> int:
     elif not settings.rtsp_urls:
         msg = "invalid configuration: GTV_DATABASE_URL='' and GTV_RTSP_URLS='': no cameras to read"
         raise ConfigError(msg)
-    addresses = [a for a in (args.addresses or "").split(";") if a]
-    shards = args.workers_per_process * max(1, len(addresses))
+    try:
+        cluster = parse_cluster(args.addresses, args.process_id, args.workers_per_process)
+    except ClusterError as err:
+        print(f"gtvision: {err}", file=sys.stderr)
+        return 2
+    if cluster.processes > 1 and settings.record_spool_dir is None:
+        # one spool per process (a spool belongs to one process): part of the cluster's layout
+        spool = settings.data_dir / "spool" / f"recordings-{cluster.process_id}"
+        settings = settings.model_copy(update={"record_spool_dir": spool})
+    stopping = GracefulStop()
     source = RtspSource(
-        directory, shards=shards, poll_s=args.poll_s, reconnect_cap_s=settings.reconnect_cap_s
+        directory,
+        shards=cluster.workers,
+        poll_s=args.poll_s,
+        reconnect_cap_s=settings.reconnect_cap_s,
+        stop=stopping.event,
     )
     sink: Sink[EventBase]
     if args.jsonl or not settings.database_url:
@@ -67,17 +86,20 @@ def _run(args: argparse.Namespace) -> int:
         motion_settings=source.registry.motion_settings,
         params=params,
     )
-    recovery = recovery_config(args.recovery_directory, timedelta(seconds=args.backup_interval))
+    recovery = recovery_config(
+        args.recovery_directory,
+        timedelta(seconds=args.backup_interval),
+        process_id=cluster.process_id,
+        processes=cluster.processes,
+    )
     from gtvision import metrics
 
     metrics.serve_http(args.metrics_port or settings.metrics_port, settings.http_host, "run")
     try:
-        with QuietRustPanics(args.verbose):
+        with QuietRustPanics(args.verbose), stopping:
             cli_main(
                 builder(ctx),
-                workers_per_process=args.workers_per_process,
-                process_id=args.process_id,
-                addresses=addresses or None,
+                **cluster.bytewax_args(),
                 epoch_interval=timedelta(
                     seconds=args.snapshot_interval or settings.snapshot_interval_s
                 ),
@@ -94,10 +116,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser("run", help="run a flow over the configured cameras")
     p.add_argument("flow", help="motion, lpr or MODULE:ATTR")
     p.add_argument("-w", "--workers-per-process", type=int, default=1, help="Bytewax workers")
-    p.add_argument("-i", "--process-id", type=int, default=None, help="this process in a cluster")
-    p.add_argument(
-        "-a", "--addresses", default=None, help="host:port of every process, ';'-separated"
-    )
+    add_cluster_arguments(p)
     p.add_argument("-r", "--recovery-directory", type=Path, default=None, help="recovery dir")
     p.add_argument(
         "-s",

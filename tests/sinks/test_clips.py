@@ -322,3 +322,37 @@ def test_file_replay_taps_clips_on_the_file_clock(
     print(f"FileSource clip: {duration:.2f}s for pre 2 + post 2, {frames} frames")
     assert abs(duration - 4.0) <= 1.0
     assert first_key
+
+
+def test_clip_service_cuts_events_stored_by_another_process(
+    video: Path, s3_store: S3ObjectStore, fresh_pg_dsn: str
+) -> None:
+    """An event of a camera read here but stored by another process's sink (cluster) gets its
+    clip from this process's rings: the service finds it in the events table."""
+    from gtvision.sinks.clipservice import ClipService
+
+    rings = RingRegistry()
+    here = motion(0, camera=91).model_copy(update={"ts": T0 + timedelta(seconds=6)})
+    elsewhere = motion(1, camera=92).model_copy(update={"ts": T0 + timedelta(seconds=6)})
+    old = motion(2, camera=91).model_copy(update={"ts": T0 - timedelta(minutes=5)})
+    with open_pool(fresh_pg_dsn) as pool:
+        EventWriter(pool, s3_store, None).write([here, elsewhere, old])  # the other process
+        feed_ring(rings.ring(91), video)  # camera 91 is read here, 92 is not
+        service = ClipService(
+            open_pool(fresh_pg_dsn), s3_store, pre_roll_s=2, post_roll_s=2, rings=rings,
+            poll_s=0.1, clock=lambda: T0 + timedelta(seconds=10),
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while len(service.recorder.done) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # further polls queue nothing new
+        finally:
+            service.close()
+        with pool.connection() as conn:
+            rows = dict(conn.execute("SELECT id::text, clip_key FROM events").fetchall())
+    assert list(service.recorder.done) == [here.id]
+    assert rows == {here.id: object_key(here, "mp4"), elsewhere.id: None, old.id: None}
+    duration, _, first_key, _ = _probe(s3_store.get(object_key(here, "mp4")))
+    assert abs(duration - 4.0) <= 1.0
+    assert first_key
