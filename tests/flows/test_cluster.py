@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -136,3 +137,72 @@ def test_lpr_cluster_reads_each_camera_once_clips_every_pass_and_stops_cleanly(
         rows = conn.execute("SELECT camera_id, object_key FROM recordings").fetchall()
     assert {int(c) for c, _ in rows} == set(cams)
     assert all(key is not None for _, key in rows), rows  # the open segments were finished
+
+
+def test_cameras_added_and_removed_reach_a_running_cluster(
+    fresh_pg_dsn: str, rtsp_publisher: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Cameras added or removed in the table (what the API writes) start/stop on exactly one
+    process of a running 2-process motion cluster within seconds, without a restart."""
+    pubs = [rtsp_publisher(f"rebalance-{k}", size="320x240") for k in range(3)]
+    with psycopg.connect(fresh_pg_dsn, autocommit=True) as conn:
+        row = conn.execute("INSERT INTO cities (name) VALUES ('c') RETURNING id").fetchone()
+        assert row is not None
+        city = row[0]
+
+    def add(pub: Any) -> int:
+        with psycopg.connect(fresh_pg_dsn, autocommit=True) as conn:
+            new = conn.execute(
+                "INSERT INTO cameras (city_id, name, stream_url) VALUES (%s, %s, %s) RETURNING id",
+                (city, pub.name, pub.url),
+            ).fetchone()
+        assert new is not None
+        return int(new[0])
+
+    outs = [tmp_path / f"p{i}.jsonl" for i in range(2)]
+
+    def events() -> list[tuple[int, int, str, str]]:
+        found = []
+        for i, out in enumerate(outs):
+            for line in out.read_text().splitlines() if out.exists() else []:
+                e = json.loads(line)
+                found.append((i, e["camera_id"], e["type"], e.get("reason", "")))
+        return found
+
+    def wait_for(what: Callable[[list[tuple[int, int, str, str]]], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not what(events()):
+            time.sleep(0.2)
+        assert what(events()), (events(), [cluster.log(i)[-2000:] for i in range(2)])
+
+    first = add(pubs[0])
+    cluster = LocalCluster(
+        ["run", "motion", "--poll-s", "1"],
+        2,
+        tmp_path / "logs",
+        args={i: ["--jsonl", str(outs[i])] for i in range(2)},
+        env={
+            i: clean_env(GTV_DATABASE_URL=fresh_pg_dsn, GTV_CAMERA_ALLOW_CIDRS="127.0.0.1/32")
+            for i in range(2)
+        },
+    )
+    cluster.start()
+    try:
+        wait_for(lambda ev: any(c == first and t == "camera.online" for _, c, t, _ in ev), 40)
+        added = [add(pub) for pub in pubs[1:]]
+        t0 = time.monotonic()
+        wait_for(lambda ev: {c for _, c, t, _ in ev if t == "camera.online"} >= set(added), 15)
+        took = time.monotonic() - t0
+        with psycopg.connect(fresh_pg_dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM cameras WHERE id = %s", (added[0],))
+        wait_for(lambda ev: (added[0], "camera.offline", "removed") in {e[1:] for e in ev}, 10)
+        codes, stop_s = cluster.signal_all(signal.SIGTERM)
+    finally:
+        cluster.stop()
+    assert took < 8, f"added cameras came online after {took:.1f} s"
+    assert codes == [0, 0], [cluster.log(i)[-2000:] for i in range(2)]
+    assert stop_s < 10
+    online = [(i, c) for i, c, t, _ in events() if t == "camera.online"]
+    for cam in (first, *added):  # each camera read by exactly one process, once
+        assert [c for _, c in online].count(cam) == 1, online
+    assert {i for i, _ in online} == {0, 1}  # both processes read cameras
