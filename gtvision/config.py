@@ -20,7 +20,9 @@ ENV_PREFIX = "GTV_"
 _SECRET_FIELDS = frozenset(
     {"jwt_secret", "s3_secret_key", "bootstrap_password", "mediamtx_jwt_key"}
 )
-_URL_FIELDS = frozenset({"database_url", "redis_url", "amqp_url", "mediamtx_api"})
+_URL_FIELDS = frozenset(
+    {"database_url", "database_read_url", "redis_url", "amqp_url", "mediamtx_api"}
+)
 
 
 def _default_data_dir() -> Path:
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     database_url: str = ""
+    database_read_url: str = ""
     db_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str = ""
     redis_prefix: str = "gtv:"
@@ -155,7 +158,7 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
     def _pg_scheme(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in {"postgresql", "postgres"}:

@@ -6,6 +6,7 @@ import gc
 from pathlib import Path
 
 import psycopg
+from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -31,6 +32,7 @@ from gtvision.web import (
 )
 from gtvision.web.hub import FeedReaderLike
 from gtvision.web.middleware import BodyLimit, ClientAddress, Metrics, RateLimit, RequestContext
+from gtvision.web.pools import pool_exhausted
 from gtvision.web.problems import (
     ApiError,
     api_error_handler,
@@ -95,6 +97,7 @@ def create_app(
             ApiError: api_error_handler,
             psycopg.DataError: data_error_handler,
             psycopg.IntegrityError: integrity_error_handler,
+            PoolTimeout: pool_exhausted,
             HTTPException: http_error_handler,
             Exception: server_error_handler,
         },

@@ -20,6 +20,7 @@ from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import EventQuery
+from gtvision.web.pools import Conn
 from gtvision.web.problems import ApiError, not_found
 from gtvision.web.state import AppState
 
@@ -119,24 +120,34 @@ def with_urls(
 
 
 async def _search(call: Call, q: EventQuery, limit: int) -> tuple[list[dict[str, Any]], int | None]:
-    """Rows of one page, and the true number of matches when ``q.total`` (capped)."""
+    """Rows of one page, and the true number of matches when ``q.total`` (capped).
+
+    Read on the replica when one is configured (``GTV_DATABASE_READ_URL``); the audit row of a
+    plate search is written on the primary.
+    """
     where, args = _where(call, q)
     sim = ", similarity(e.plate, %(plate)s) AS similarity" if q.plate and q.fuzzy else ""
     sql = (
         f"SELECT {_COLS}{sim}{_FROM}{_page(q, where, args)} "
         f"ORDER BY e.ts DESC, e.id DESC LIMIT {limit}"
     )
-    total = None
-    async with call.state.pool.connection() as conn:
+
+    async def read(
+        conn: Conn,
+    ) -> tuple[list[dict[str, Any]], int | None]:
         cur = await conn.execute(sql.encode(), args)
         rows = await cur.fetchall()
-        if q.total:
-            count = f"SELECT count(*) AS n FROM (SELECT 1{_FROM}{where} LIMIT {TOTAL_CAP + 1}) s"
-            cur = await conn.execute(count.encode(), args)
-            row = await cur.fetchone()
-            total = int(row["n"]) if row else 0
-        if q.plate:
-            detail = {"plate": q.plate, "fuzzy": q.fuzzy, "type": q.type, "camera_id": q.camera_id}
+        if not q.total:
+            return rows, None
+        count = f"SELECT count(*) AS n FROM (SELECT 1{_FROM}{where} LIMIT {TOTAL_CAP + 1}) s"
+        cur = await conn.execute(count.encode(), args)
+        row = await cur.fetchone()
+        return rows, int(row["n"]) if row else 0
+
+    rows, total = await call.state.read_only(read)
+    if q.plate:
+        detail = {"plate": q.plate, "fuzzy": q.fuzzy, "type": q.type, "camera_id": q.camera_id}
+        async with call.state.pool.connection() as conn:
             await audit(conn, call.user, "events.search", f"plate:{q.plate}", call.ip, detail)
     return rows, total
 

@@ -24,6 +24,7 @@ from gtvision.web.common import (
 )
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import AuditQuery, CityQuery, HotlistImportIn, HotlistIn, HotlistPatch
+from gtvision.web.pools import Conn
 from gtvision.web.problems import ApiError, not_found
 
 _COLS = (
@@ -210,9 +211,12 @@ async def list_audit(call: Call) -> Response:
         "SELECT id, ts, user_id, username, city_id, action, target, detail, ip FROM audit_log"
         f"{where} ORDER BY id DESC LIMIT %(limit)s"
     )
-    async with call.state.pool.connection() as conn:
+
+    async def read(conn: Conn) -> list[dict[str, Any]]:
         cur = await conn.execute(sql.encode(), args)
-        rows = await cur.fetchall()
+        return await cur.fetchall()
+
+    rows = await call.state.read_only(read)  # the replica when configured
     return ok({"items": rows, "next_before_id": rows[-1]["id"] if len(rows) == q.limit else None})
 
 

@@ -31,7 +31,11 @@ def _down(service: str, err: BaseException) -> str:
 
 @endpoint(None, "Readiness (PostgreSQL and Redis)", responses={503: "a dependency is down"})
 async def readyz(call: Call) -> Response:
-    """200 when PostgreSQL and Redis answer within 2 s, else 503 naming the failing ones."""
+    """200 when PostgreSQL and Redis answer within 2 s, else 503 naming the failing ones.
+
+    ``replica`` (with ``GTV_DATABASE_READ_URL``) is informative only: without the replica the
+    instance still serves, reading from the primary.
+    """
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
@@ -46,10 +50,13 @@ async def readyz(call: Call) -> Response:
         checks["redis"] = "ok"
     except Exception as err:
         checks["redis"] = _down("redis", err)
+    extra: dict[str, object] = {"checks": checks}
+    if call.state.reads is not None and (replica := await call.state.reads.status()):
+        extra["replica"] = replica
     if all(v == "ok" for v in checks.values()):
-        return ok({"status": "ready", "checks": checks})
+        return ok({"status": "ready", **extra})
     bad = ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")
-    return problem(503, f"not ready: {bad}", extra={"checks": checks})
+    return problem(503, f"not ready: {bad}", extra=extra)
 
 
 @endpoint(None, "Prometheus metrics", media_type="text/plain")

@@ -11,6 +11,7 @@ from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import RecordingQuery
+from gtvision.web.pools import Conn
 from gtvision.web.routes_events import (
     city_conditions,
     decode_cursor,
@@ -48,10 +49,14 @@ async def list_recordings(call: Call) -> Response:
     q = call.query(RecordingQuery)
     where, args = _where(call, q)
     sql = f"SELECT {_COLS} FROM recordings{where} ORDER BY started_at DESC, id DESC LIMIT %(n)s"
-    async with call.state.pool.connection() as conn:
+
+    async def read(conn: Conn) -> list[dict[str, Any]]:
         cur = await conn.execute(sql.encode(), {**args, "n": q.limit + 1})
-        rows = await cur.fetchall()
-        filters = q.model_dump(mode="json", exclude_none=True, exclude={"cursor", "limit"})
+        return await cur.fetchall()
+
+    rows = await call.state.read_only(read)  # the replica when configured
+    filters = q.model_dump(mode="json", exclude_none=True, exclude={"cursor", "limit"})
+    async with call.state.pool.connection() as conn:
         await audit(
             conn, call.user, "recordings.list", f"camera:{q.camera_id or '*'}", call.ip,
             {**filters, "rows": min(len(rows), q.limit)}, city_id=call.user.scope(q.city_id),

@@ -13,15 +13,12 @@ import importlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
 from gtvision.config import ConfigError, Settings
@@ -29,10 +26,12 @@ from gtvision.redis_keys import AsyncRedis, connect_async, rkey
 from gtvision.web.auth import TokenIssuer
 from gtvision.web.hub import FeedReaderLike, Hub
 from gtvision.web.mediamtx import mediamtx_for
+from gtvision.web.pools import REPLICA_WAIT_S, Conn, Pool, ReadRouter, make_pool
 from gtvision.web.revocation import Generations
 
 log = logging.getLogger(__name__)
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
+T = TypeVar("T")
 
 
 class ObjectStoreLike(Protocol):
@@ -64,7 +63,7 @@ class AppState:
     """What handlers reach through ``request.app.state.gtv``."""
 
     settings: Settings
-    pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]]
+    pool: Pool
     redis: AsyncRedis
     tokens: TokenIssuer
     store: ObjectStoreLike | None
@@ -76,6 +75,17 @@ class AppState:
     live_sources: dict[int, Path] = field(default_factory=dict)  # camera id -> local file (demo)
     mediamtx: Any = None  # gtvision.web.mediamtx.MediaMtx while the integration is on
     exports_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    reads: ReadRouter | None = None  # lag-tolerant reads: replica, else the primary
+
+    async def read_only(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run a read-only, lag-tolerant ``fn(conn)`` on the replica, else on the primary.
+
+        The replica is ``GTV_DATABASE_READ_URL``; the primary serves when none is set or it
+        cannot serve (``web.pools``).
+        """
+        if self.reads is None:
+            self.reads = ReadRouter(self.pool, None)
+        return await self.reads.run(fn)
 
     def key(self, tag: object, *parts: object) -> str:
         """A Redis key under ``settings.redis_prefix`` with hash tag ``tag`` (``redis_keys``)."""
@@ -151,15 +161,14 @@ def lifespan_for(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
-            settings.database_url,
-            min_size=1,
-            max_size=settings.db_pool_size,
-            kwargs={"row_factory": dict_row, "autocommit": False},
-            connection_class=AsyncConnection[dict[str, Any]],
-            open=False,
-        )
+        pool = make_pool(settings.database_url, settings)
         await pool.open(wait=True, timeout=30)
+        replica = None
+        if settings.database_read_url:
+            replica = make_pool(
+                settings.database_read_url, settings, timeout=REPLICA_WAIT_S, check=True
+            )
+            await replica.open(wait=False)  # a replica down at start: reads use the primary
         client = redis_client or connect_async(settings.redis_url, cluster=settings.redis_cluster)
         tokens = TokenIssuer(jwt_secret(settings), settings.jwt_ttl_s, settings.stream_token_ttl_s)
         the_store = store if store is not None else _default_store(settings)
@@ -171,6 +180,7 @@ def lifespan_for(
         state.mediamtx = await extras.enter_async_context(mediamtx_for(settings))
         # importing aiortc takes ~0.5 s: do it now, off the loop, not in the first viewer's wait
         asyncio.get_running_loop().run_in_executor(None, _import_live)
+        state.reads = ReadRouter(pool, replica, settings.database_read_url)
         from gtvision.web.routes_stream import hub_renderer
 
         hub.render = hub_renderer(state)
@@ -187,6 +197,7 @@ def lifespan_for(
             if closer is not None:
                 await closer()
             await client.aclose()
+            await state.reads.close()
             await pool.close()
 
     return lifespan

@@ -97,15 +97,34 @@ class PrivateRabbit:
 
 
 class PrivatePostgres:
-    """A PostgreSQL 15 cluster of its own (initdb as user postgres, own port and socket dir)."""
+    """A PostgreSQL 15 cluster of its own (initdb as user postgres, own port and socket dir).
 
-    def __init__(self, base: Path, port: int) -> None:
+    ``primary``: instead of initdb, clone that running cluster with ``pg_basebackup -R`` (a
+    streaming hot-standby replica once started).
+    """
+
+    def __init__(self, base: Path, port: int, primary: PrivatePostgres | None = None) -> None:
         self.base = base
         self.port = port
         self.data = base / "data"
         base.mkdir(parents=True, exist_ok=True)
         shutil.chown(base, "postgres", "postgres")
-        self._as_pg(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        if primary is None:
+            self._as_pg(
+                str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"
+            )
+        else:
+            self._as_pg(
+                str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+                "-U", "postgres", "-D", str(self.data), "-R", "-X", "stream", "-c", "fast",
+            )  # fmt: skip
+
+    def sql(self, query: str, dbname: str = "postgres") -> list[tuple[object, ...]]:
+        """Run one statement (autocommit) and return its rows."""
+        dsn = f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            cur = conn.execute(query.encode())
+            return cur.fetchall() if cur.description else []
 
     def _as_pg(self, *args: str) -> None:
         proc = subprocess.run(
