@@ -58,9 +58,7 @@ def mask_url(url: str) -> str:
         return "***"
     if parts.password is None:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2]  # host:port, or a list of them (Redis Cluster seeds)
     netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 

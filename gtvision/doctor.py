@@ -73,10 +73,28 @@ def check_postgres(url: str, timeout: float) -> Check:
 
 
 def check_redis(url: str, timeout: float, *, cluster: bool = False) -> Check:
-    """PING the server; with ``cluster``, also that the Redis Cluster serves every slot."""
+    """PING the server; with ``cluster``, also that the Redis Cluster serves every slot.
+
+    A cluster URL may list several seed nodes: the first that answers is asked.
+    """
     import redis
 
+    from gtvision.redis_keys import seed_urls
+
     target = mask_url(url)
+    seeds = seed_urls(url) if cluster else [url]
+    for seed in seeds[:-1]:
+        probe = redis.Redis.from_url(seed, socket_connect_timeout=timeout)
+        try:
+            probe.ping()
+        except redis.RedisError:
+            continue
+        finally:
+            probe.close()
+        url = seed
+        break
+    else:
+        url = seeds[-1]
     client = redis.Redis.from_url(
         url, socket_connect_timeout=timeout, socket_timeout=timeout, decode_responses=True
     )

@@ -14,13 +14,16 @@ together share a tag:
 
 Clients: :func:`connect` (synchronous, flow threads) and :func:`connect_async` (web loop) return
 ``redis.Redis`` / ``redis.asyncio.Redis`` for a single server and the ``RedisCluster`` classes
-when ``cluster`` is set (the URL then names any one node; the client discovers the others and
-follows ``MOVED`` redirections and fail-overs).
+when ``cluster`` is set. A cluster URL names one or more seed nodes,
+``redis://[user:pass@]host1:port1,host2:port2/0``: the client asks the first that answers for
+the others, then follows ``MOVED`` redirections and fail-overs. Give several seeds: a process
+that starts while its only seed is down cannot find the cluster.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
@@ -51,15 +54,52 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+def seed_urls(url: str) -> list[str]:
+    """One URL per seed node of ``scheme://[auth@]h1:p1,h2:p2/db`` (credentials, db kept)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return [url]
+    netloc, slash, tail = rest.partition("/")
+    auth, at, hosts = netloc.rpartition("@")
+    return [f"{scheme}://{auth}{at}{h.strip()}{slash}{tail}" for h in hosts.split(",")]
+
+
+def seed_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """The URL of the first seed node, and (host, port) of the other seeds."""
+    first, *others = seed_urls(url)
+    seeds: list[tuple[str, int]] = []
+    for other in others:
+        parts = urlsplit(other)
+        try:
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            host, port = None, None
+        if not host or not port:
+            msg = f"expected seed nodes as host:port, got {parts.netloc!r} in the Redis URL"
+            raise ValueError(msg)
+        seeds.append((host, port))
+    return first, seeds
+
+
 def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> SyncRedis:
     """A synchronous client of ``url`` (``RedisCluster`` when ``cluster``), text replies."""
     if cluster:
-        return RedisCluster.from_url(url, decode_responses=True, **kwargs)
+        from redis.cluster import ClusterNode
+
+        first, seeds = seed_nodes(url)
+        nodes = [ClusterNode(h, p) for h, p in seeds]  # type: ignore[no-untyped-call]
+        return RedisCluster.from_url(first, startup_nodes=nodes, decode_responses=True, **kwargs)
     return redis.Redis.from_url(url, decode_responses=True, **kwargs)
 
 
 def connect_async(url: str, *, cluster: bool = False, **kwargs: Any) -> AsyncRedis:
     """An asyncio client of ``url`` (``RedisCluster`` when ``cluster``), text replies."""
     if cluster:
-        return AsyncRedisCluster.from_url(url, decode_responses=True, **kwargs)
+        from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+
+        first, seeds = seed_nodes(url)
+        nodes = [AsyncClusterNode(h, p) for h, p in seeds]
+        return AsyncRedisCluster.from_url(
+            first, startup_nodes=nodes, decode_responses=True, **kwargs
+        )
     return aioredis.Redis.from_url(url, decode_responses=True, **kwargs)

@@ -230,6 +230,10 @@ class Hub:
             return
         self._release = loop.call_later(RELEASE_DELAY_S, _release_memory)
 
+    def reading(self, city_id: int) -> bool:
+        """Whether the city's reader runs (its subscribers get every event published from now)."""
+        return city_id in self._readers
+
     def subscribers(self, city_id: int | None = None) -> int:
         """Number of subscribers (of one city, or all)."""
         if city_id is not None:

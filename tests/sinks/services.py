@@ -195,8 +195,8 @@ class PrivateRedisCluster:
 
     @property
     def url(self) -> str:
-        """URL of the first node (a cluster client discovers the others)."""
-        return f"redis://127.0.0.1:{self.ports[0][0]}/0"
+        """URL listing every node as a seed (a cluster client discovers the others)."""
+        return "redis://" + ",".join(f"127.0.0.1:{port}" for port, _ in self.ports) + "/0"
 
     def start_node(self, port: int, bus: int) -> None:
         """Start (or restart) one node with its saved cluster configuration."""

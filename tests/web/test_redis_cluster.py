@@ -17,7 +17,9 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
+from gtvision.config import mask_url
 from gtvision.events import PlatePass
+from gtvision.redis_keys import connect, seed_urls
 from gtvision.sinks.feed import RedisFeed, dedupe_key, stream_key
 from gtvision.web.auth import Role
 from gtvision.web.common import cache_key
@@ -48,7 +50,8 @@ def web_redis(cluster: PrivateRedisCluster) -> tuple[RedisTarget, bool]:
 
 @pytest.fixture(scope="module")
 def admin(cluster: PrivateRedisCluster) -> Iterator[RedisCluster]:
-    client = RedisCluster.from_url(cluster.url, decode_responses=True)
+    client = connect(cluster.url, cluster=True)
+    assert isinstance(client, RedisCluster)
     yield client
     client.close()
 
@@ -182,13 +185,27 @@ def test_doctor_checks_the_cluster_and_the_cluster_setting(
     good = check_redis(cluster.url, 3, cluster=True)
     assert good.status == "OK", good
     assert "cluster ok, 3 masters" in good.reason
-    wrong = check_redis(cluster.url, 3, cluster=False)
+    wrong = check_redis(seed_urls(cluster.url)[1], 3, cluster=False)
     assert wrong.status == "FAILED"
     assert "GTV_REDIS_CLUSTER" in wrong.reason
     assert "set it to true" in wrong.reason
     single = check_redis(redis_target.url, 3, cluster=True)
     assert single.status == "FAILED"
     assert "set it to false" in single.reason
+
+
+def test_a_cluster_client_starts_while_its_first_seed_node_is_down(
+    cluster: PrivateRedisCluster,
+) -> None:
+    url = f"redis://u:s3cret@127.0.0.1:{free_port()}," + cluster.url.removeprefix("redis://")
+    assert mask_url(url).startswith("redis://u:***@127.0.0.1:")
+    assert mask_url(url).endswith(cluster.url.removeprefix("redis://"))
+    client = connect(url.replace("u:s3cret@", ""), cluster=True)
+    try:
+        assert client.ping()
+        assert client.set("{seed-test}k", "v")
+    finally:
+        client.close()
 
 
 @aio

@@ -86,10 +86,23 @@ async def _stream_token(api: Api, city: str, role: Role) -> str:
     return token
 
 
+async def until_subscribed(api: Api, city: str, within_s: float = 15.0) -> None:
+    """Wait until the city's hub reader runs with a subscriber (the response headers come
+    before the stream's generator subscribes, so events published before that are missed)."""
+    hub = api.app.state.gtv.hub
+    cid = api.world.cities[city]
+    for _ in range(int(within_s / 0.02)):
+        if hub.reading(cid) and hub.subscribers(cid) > 0:
+            return
+        await asyncio.sleep(0.02)
+    msg = f"no SSE subscriber of city {cid} after {within_s} s"
+    raise AssertionError(msg)
+
+
 async def _live_first(api: Api, base: str, client: httpx.AsyncClient, token: str) -> Sse:
     """Connect, receive one fresh event, disconnect; return it."""
     async with subscribe(client, base, token=token) as resp:
-        await asyncio.sleep(0.3)
+        await until_subscribed(api, "a")
         first = passes(api, "a", 1, "first-" + str(asyncio.get_running_loop().time()))
         await asyncio.to_thread(api.writer.write, first)
         (got,) = await read_events(resp, 1)
@@ -146,7 +159,7 @@ async def test_stream_is_scoped_to_own_city_and_filters(api: Api) -> None:
         httpx.AsyncClient(timeout=10) as client,
         subscribe(client, base, query=f"&city_id={b}&types=lpr.detected", token=token) as resp,
     ):
-        await asyncio.sleep(0.3)
+        await until_subscribed(api, "a")  # an analyst of city a gets city a, whatever it asks
         theirs = passes(api, "b", 3, "theirs")
         ours = passes(api, "a", 2, "ours")
         await asyncio.to_thread(api.writer.write, theirs)
