@@ -31,7 +31,15 @@ from gtvision.web import (
     routes_ui,
 )
 from gtvision.web.hub import FeedReaderLike
-from gtvision.web.middleware import BodyLimit, ClientAddress, Metrics, RateLimit, RequestContext
+from gtvision.web.middleware import (
+    BodyLimit,
+    ClientAddress,
+    Metrics,
+    RateLimit,
+    RequestContext,
+    SecurityHeaders,
+    page_policy,
+)
 from gtvision.web.pools import pool_exhausted
 from gtvision.web.problems import (
     ApiError,
@@ -85,6 +93,7 @@ def create_app(
                 if settings.trusted_proxies
                 else []
             ),
+            Middleware(SecurityHeaders, page_csp=page_policy(settings)),
             Middleware(Metrics),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             *(

@@ -8,12 +8,13 @@ import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gtvision import logs, metrics
+from gtvision.config import Settings
 from gtvision.web import ratelimit
 from gtvision.web.auth import AuthError
 from gtvision.web.clientip import TrustedProxies, limit_key, parse_ip
@@ -96,6 +97,100 @@ class RequestContext:
 
         with logs.bound(request_id=rid, city_id=None, camera_id=None, event_id=None):
             await self.app(scope, receive, tagged)
+
+
+_ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+HSTS = "max-age=31536000"
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, or ``""`` when it is not a plain http(s) origin."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin if _ORIGIN.fullmatch(origin) and "@" not in parts.netloc else ""
+
+
+def page_policy(settings: Settings) -> str:
+    """The one Content-Security-Policy of the operator console, its files and other pages.
+
+    No inline script or style anywhere (``'self'`` only). Images and media may also come from
+    the object store (presigned crop, clip and recording URLs on ``GTV_S3_ENDPOINT``), and
+    live video from MediaMTX (``GTV_MEDIAMTX_PUBLIC_URL``: WHEP and LL-HLS requests).
+    """
+    store = ""
+    if settings.s3_endpoint:
+        store = _origin(f"{'https' if settings.s3_secure else 'http'}://{settings.s3_endpoint}")
+    media = _origin(settings.mediamtx_public_url) if settings.mediamtx_public_url else ""
+
+    def srcs(*words: str) -> str:
+        return " ".join(w for w in words if w)
+
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            srcs("img-src 'self' data: blob:", store),
+            srcs("media-src 'self' blob:", store, media),
+            srcs("connect-src 'self'", media),
+            "worker-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        )
+    )
+
+
+class SecurityHeaders:
+    """Headers every response carries (see ``docs/security.md``).
+
+    All: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+    ``X-Frame-Options: DENY``; HTML, ``/`` and ``/static/*``: :func:`page_policy` as CSP,
+    everything else the API policy (``default-src 'none'``) and ``Cache-Control: no-store``
+    unless the route set its own; ``Strict-Transport-Security`` on https requests.
+    """
+
+    def __init__(self, app: ASGIApp, page_csp: str) -> None:
+        self.app = app
+        common = (
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+        )
+        self.page = [*common, (b"content-security-policy", page_csp.encode())]
+        self.api = [*common, (b"content-security-policy", API_POLICY.encode())]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        page_path = path == "/" or path.startswith("/static/")
+        https = scope.get("scheme") == "https"
+
+        async def with_headers(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                headers = list(msg.get("headers", ()))
+                names = {name.lower() for name, _ in headers}
+                html = any(
+                    n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers
+                )
+                page = page_path or html
+                headers.extend(self.page if page else self.api)
+                if not page and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                if https:
+                    headers.append((b"strict-transport-security", HSTS.encode()))
+                msg = {**msg, "headers": headers}
+            await send(msg)
+
+        await self.app(scope, receive, with_headers)
 
 
 class _TooLarge(Exception):
