@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "GTV_"
 _SECRET_FIELDS = frozenset(
-    {"jwt_secret", "s3_secret_key", "bootstrap_password", "mediamtx_jwt_key"}
+    {"jwt_secret", "s3_secret_key", "bootstrap_password", "mediamtx_jwt_key", "audit_key"}
 )
 _URL_FIELDS = frozenset(
     {"database_url", "database_read_url", "redis_url", "amqp_url", "mediamtx_api"}
@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     jwt_secret: SecretStr = SecretStr("")
+    audit_key: SecretStr = SecretStr("")
     jwt_ttl_s: int = Field(default=900, ge=30)
     refresh_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     camera_allow_cidrs: CsvList = Field(

@@ -23,6 +23,7 @@ erased events are dropped too: the data must go even when RabbitMQ has been down
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from dataclasses import dataclass, fields
@@ -108,11 +109,13 @@ class Purger:
         feed: FeedForgetter | None = None,
         *,
         batch: int = DEFAULT_BATCH,
+        audit_key: bytes = b"",
     ) -> None:
         if batch < 1:
             msg = f"purge batch must be at least 1, got {batch}"
             raise ValueError(msg)
         self._dsn = dsn
+        self._audit_key = audit_key
         self._store = store
         self._feed = feed
         self._batch = batch
@@ -223,8 +226,13 @@ class Purger:
             return Purged(events=self._count(_OF_PLATE, params))
         done = self._event_batches(_OF_PLATE, params)
         detail = {"reference": reference, "scope": "all" if city_id is None else "city"}
-        detail.update({k: str(v) for k, v in done.as_dict().items()})
+        values = [text] + ([plate_ref(self._audit_key, text)] if self._audit_key else [])
         with psycopg.connect(self._dsn) as conn:
+            searches = conn.execute(
+                _FORGET_SEARCHES, {"values": values, "targets": [f"plate:{v}" for v in values]}
+            ).rowcount
+            done = done + Purged(audit=searches)
+            detail.update({k: str(v) for k, v in done.as_dict().items()})
             conn.execute(
                 "INSERT INTO audit_log (user_id, username, city_id, action, target, detail, ip) "
                 "VALUES (%s, %s, %s, 'plate.erase', 'plate', %s::jsonb, %s)",
@@ -232,6 +240,30 @@ class Purger:
             )
         log.info("erased a plate (%s): %s", reference or "no reference", done.as_dict())
         return done
+
+
+def plate_ref(key: bytes, plate: str) -> str:
+    """The audit log's reference to a searched plate or pattern: ``h`` + 20 hex of a keyed hash.
+
+    Searches are audited under ``plate:<ref>``, never the plate: who searched what stays
+    answerable (``GET /audit?plate=`` computes the reference) without the audit log holding
+    plates in clear text. The text is normalised like stored plates (case and separators).
+    """
+    text = "".join(ch for ch in plate.upper() if ch.isalnum() or ch in "*?")
+    return "h" + hmac.new(key, text.encode(), "sha256").hexdigest()[:20]
+
+
+_FORGET_SEARCHES = """
+UPDATE audit_log SET
+    target = CASE WHEN target LIKE 'plate:%%' THEN 'plate:erased' ELSE target END,
+    detail = CASE
+        WHEN detail ? 'plate' THEN jsonb_set(detail, '{plate}', '"erased"')
+        WHEN detail -> 'filters' ? 'plate' THEN jsonb_set(detail, '{filters,plate}', '"erased"')
+        ELSE detail END
+WHERE action IN ('events.search', 'events.export')
+  AND (target = ANY(%(targets)s) OR detail ->> 'plate' = ANY(%(values)s)
+       OR detail -> 'filters' ->> 'plate' = ANY(%(values)s))
+"""
 
 
 def purger_from_settings(settings: Settings) -> Purger:
@@ -242,5 +274,7 @@ def purger_from_settings(settings: Settings) -> Purger:
     if not settings.database_url:
         msg = "invalid configuration: GTV_DATABASE_URL='': retention needs the database"
         raise ConfigError(msg)
+    from gtvision.web.state import audit_key
+
     feed = make_feed(settings) if settings.redis_url else None
-    return Purger(settings.database_url, make_store(settings), feed)
+    return Purger(settings.database_url, make_store(settings), feed, audit_key=audit_key(settings))

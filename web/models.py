@@ -277,5 +277,6 @@ class AuditQuery(_In):
 
     city_id: int | None = Id
     action: str | None = Field(default=None, max_length=64)
+    plate: PlateText | None = None  # searches of this plate or pattern (by keyed reference)
     before_id: int | None = Id
     limit: int = Field(default=100, ge=1, le=1000)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision.sinks.retention import plate_ref
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
@@ -145,10 +146,11 @@ async def _search(call: Call, q: EventQuery, limit: int) -> tuple[list[dict[str,
         return rows, int(row["n"]) if row else 0
 
     rows, total = await call.state.read_only(read)
-    if q.plate:
-        detail = {"plate": q.plate, "fuzzy": q.fuzzy, "type": q.type, "camera_id": q.camera_id}
+    if q.plate:  # the plate is personal data: the audit log keeps a keyed reference
+        ref = plate_ref(call.state.audit_key, q.plate)
+        detail = {"plate": ref, "fuzzy": q.fuzzy, "type": q.type, "camera_id": q.camera_id}
         async with call.state.pool.connection() as conn:
-            await audit(conn, call.user, "events.search", f"plate:{q.plate}", call.ip, detail)
+            await audit(conn, call.user, "events.search", f"plate:{ref}", call.ip, detail)
     return rows, total
 
 
@@ -193,6 +195,8 @@ async def export_events(call: Call) -> Response:
     rows, _ = await _search(call, q, EXPORT_MAX_ROWS)
     filters = q.model_dump(mode="json", exclude_none=True)
     filters["city_id"] = call.user.scope(q.city_id)  # the city actually searched
+    if q.plate:
+        filters["plate"] = plate_ref(call.state.audit_key, q.plate)
     zones = await city_zones(call, {int(r["city_id"]) for r in rows})
     buf = io.StringIO()
     writer = csv.writer(buf)

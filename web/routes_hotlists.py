@@ -10,6 +10,7 @@ from pydantic_core import to_json
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision.sinks.retention import plate_ref
 from gtvision.web import hotlist_csv
 from gtvision.web.auth import Perm
 from gtvision.web.common import (
@@ -203,6 +204,12 @@ async def list_audit(call: Call) -> Response:
     if q.action:
         conds.append("action = %(action)s")
         args["action"] = q.action
+    if q.plate:  # searches and exports of the plate: keyed reference, or clear text of old rows
+        conds.append(
+            "(target = ANY(%(targets)s) OR detail -> 'filters' ->> 'plate' = ANY(%(plates)s))"
+        )
+        plates = [plate_ref(call.state.audit_key, q.plate), q.plate]
+        args["targets"], args["plates"] = [f"plate:{p}" for p in plates], plates
     if q.before_id:
         conds.append("id < %(before)s")
         args["before"] = q.before_id

@@ -35,6 +35,7 @@ async def erase_plate(call: Call) -> Response:
         state.settings.database_url,
         state.store,
         feed if isinstance(feed, FeedForgetter) else None,
+        audit_key=state.audit_key,
     )
     done = await asyncio.to_thread(
         purger.erase,

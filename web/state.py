@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import importlib
 import logging
 import os
@@ -72,6 +73,7 @@ class AppState:
     refreshing: set[str] = field(default_factory=set)
     live: Any = None  # gtvision.web.live.LiveRelay, made on the first live-video request
     revocation: Generations | None = None  # token generations (set by the lifespan)
+    audit_key: bytes = b""  # key of plate references in the audit log (set by the lifespan)
     live_sources: dict[int, Path] = field(default_factory=dict)  # camera id -> local file (demo)
     mediamtx: Any = None  # gtvision.web.mediamtx.MediaMtx while the integration is on
     exports_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
@@ -114,6 +116,22 @@ def jwt_secret(settings: Settings) -> bytes:
         fh.write(value)
     log.warning("GTV_JWT_SECRET is empty: generated one and stored it in %s", path)
     return value
+
+
+def audit_key(settings: Settings) -> bytes:
+    """Key of the plate references in the audit log (``sinks.retention.plate_ref``).
+
+    ``GTV_AUDIT_KEY``, else derived from the JWT signing secret (so a single-host demo needs
+    nothing). Changing it (or the JWT secret it is derived from) makes older references
+    unsearchable and lets an erasure miss them: set it explicitly and keep it.
+    """
+    given = settings.audit_key.get_secret_value()
+    if given:
+        if len(given) < 32:
+            msg = "invalid configuration: GTV_AUDIT_KEY='***': expected at least 32 characters"
+            raise ConfigError(msg)
+        return given.encode()
+    return hmac.new(jwt_secret(settings), b"gtvision audit plate references v1", "sha256").digest()
 
 
 def _default_feed(settings: Settings) -> FeedReaderLike:
@@ -176,6 +194,7 @@ def lifespan_for(
         hub = Hub(feed if feed is not None else own_feed)  # type: ignore[arg-type]
         state = AppState(settings, pool, client, tokens, the_store, hub)
         state.live_sources = dict(live_sources or {})
+        state.audit_key = audit_key(settings)
         extras = AsyncExitStack()
         state.mediamtx = await extras.enter_async_context(mediamtx_for(settings))
         # importing aiortc takes ~0.5 s: do it now, off the loop, not in the first viewer's wait
