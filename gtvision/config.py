@@ -52,6 +52,8 @@ def mask_url(url: str) -> str:
     """Replace the password of a URL with ``***`` (``amqp://u:***@h/``)."""
     if not url:
         return url
+    if url.count("://") > 1:  # several node URLs (a RabbitMQ cluster)
+        return ",".join(mask_url(part) for part in url.split(","))
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -81,6 +83,7 @@ class Settings(BaseSettings):
     redis_cluster: bool = False
     amqp_url: str = ""
     amqp_exchange: str = "gtvision.events"
+    amqp_queues: CsvList = Field(default_factory=list)
     s3_endpoint: str = ""
     s3_access_key: str = ""
     s3_secret_key: SecretStr = SecretStr("")
@@ -151,7 +154,12 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator(
-        "rtsp_urls", "camera_allow_cidrs", "webrtc_ice_servers", "trusted_proxies", mode="before"
+        "rtsp_urls",
+        "camera_allow_cidrs",
+        "webrtc_ice_servers",
+        "trusted_proxies",
+        "amqp_queues",
+        mode="before",
     )
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -180,11 +188,20 @@ class Settings(BaseSettings):
 
         return check_prefix(value)
 
+    @field_validator("amqp_queues")
+    @classmethod
+    def _amqp_queues(cls, value: list[str]) -> list[str]:
+        from gtvision.sinks.amqp import parse_queues
+
+        parse_queues(value)
+        return value
+
     @field_validator("amqp_url")
     @classmethod
     def _amqp_scheme(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"amqp", "amqps"}:
-            msg = "expected an amqp:// URL"
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if any(urlsplit(p).scheme not in {"amqp", "amqps"} for p in parts):
+            msg = "expected an amqp:// URL (or several, comma-separated, for a cluster)"
             raise ValueError(msg)
         return value
 

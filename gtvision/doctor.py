@@ -137,7 +137,20 @@ async def _amqp_handshake(url: str, limit_s: float) -> str:
 
 
 def check_amqp(url: str, timeout: float) -> Check:
-    """Open and close an AMQP connection (full handshake, login and vhost)."""
+    """Open and close an AMQP connection (full handshake, login and vhost) to every node."""
+    from gtvision.sinks.amqp import broker_urls
+
+    nodes = broker_urls(url)
+    if len(nodes) == 1:
+        return _check_amqp_node(nodes[0], timeout)
+    checks = [_check_amqp_node(node, timeout) for node in nodes]
+    good = [c for c in checks if c.status == "OK"]
+    bad = "; ".join(f"{c.target}: {c.reason}" for c in checks if c.status != "OK")
+    reason = f"{len(good)}/{len(nodes)} nodes answer" + (f" ({bad})" if bad else "")
+    return Check("RabbitMQ", mask_url(url), "OK" if good else "FAILED", reason)
+
+
+def _check_amqp_node(url: str, timeout: float) -> Check:
     target = mask_url(url)
     try:
         version = asyncio.run(asyncio.wait_for(_amqp_handshake(url, timeout), timeout + 1))

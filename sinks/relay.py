@@ -7,7 +7,9 @@
   batch is published, so several relays can run side by side without sending a row twice.
 * ``sent_at`` is set only for messages the broker confirmed (publisher confirms); unconfirmed
   ones keep ``sent_at`` NULL, get ``attempts``/``last_error`` and are retried.
-* Broker or database outages: close, back off (capped), reconnect, carry on.
+* Broker or database outages: close, back off (capped), reconnect, carry on. With several
+  broker nodes in ``GTV_AMQP_URL`` the relay reconnects to the next node (``sinks.amqp``), and
+  the queues of ``GTV_AMQP_QUEUES`` are declared as quorum queues before publishing.
 
 Delivery is at-least-once: a confirm lost in a broker crash makes the row go out again, so
 consumers dedupe by ``message_id``.
@@ -28,6 +30,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
 from gtvision import metrics
 from gtvision.config import Settings
+from gtvision.sinks.amqp import QueueBinding, broker_urls, connect_any, declare, parse_queues
 from gtvision.sinks.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class RelayConfig:
     backoff_cap_s: float = 30.0
     confirm_timeout_s: float = 10.0
     stats_s: float = 5.0
+    queues: tuple[QueueBinding, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelayConfig:
@@ -68,6 +72,7 @@ class RelayConfig:
             batch=settings.relay_batch,
             poll_s=settings.relay_poll_s,
             backoff_cap_s=settings.reconnect_cap_s,
+            queues=tuple(parse_queues(settings.amqp_queues)),
         )
 
 
@@ -95,6 +100,8 @@ class OutboxRelay:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._db: psycopg.AsyncConnection[Any] | None = None
+        self._urls = broker_urls(config.amqp_url)
+        self.node = 0  # index in GTV_AMQP_URL of the node in use (or to try first)
 
     async def _ensure(self) -> tuple[psycopg.AsyncConnection[Any], AbstractExchange]:
         if self._db is None or self._db.closed:
@@ -102,10 +109,10 @@ class OutboxRelay:
                 self.config.database_url, connect_timeout=5
             )
         if self._exchange is None or self._conn is None or self._conn.is_closed:
-            self._conn = await aio_pika.connect(self.config.amqp_url, timeout=10)
+            self._conn, self.node = await connect_any(self._urls, self.node)
             self._channel = await self._conn.channel(publisher_confirms=True)
-            self._exchange = await self._channel.declare_exchange(
-                self.config.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            self._exchange = await declare(
+                self._channel, self.config.exchange, list(self.config.queues)
             )
         return self._db, self._exchange
 
@@ -229,6 +236,7 @@ class OutboxRelay:
                     await self._drop_db()
                 else:
                     await self._drop_broker()
+                    self.node = (self.node + 1) % len(self._urls)  # the next node first
                 await _sleep_or_stop(stop, delay)
                 continue
             backoff.reset()

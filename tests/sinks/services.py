@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,17 +17,41 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 
 
-class PrivateRabbit:
-    """A RabbitMQ node of its own (name, ports, data and log dirs, cookie) on loopback."""
+def rabbit_node(port: int) -> str:
+    """Erlang node name of the private RabbitMQ node listening on ``port``."""
+    return f"gtvtest{port}@localhost"
 
-    def __init__(self, base: Path, port: int, dist_port: int) -> None:
+
+class PrivateRabbit:
+    """A RabbitMQ node of its own (name, ports, data and log dirs, cookie) on loopback.
+
+    ``peers``: node names of a cluster to form at first start (classic-config peer discovery;
+    every node of it gets the same ``cookie``).
+    """
+
+    def __init__(
+        self,
+        base: Path,
+        port: int,
+        dist_port: int,
+        peers: list[str] | None = None,
+        cookie: str = "",
+    ) -> None:
         self.base = base
         self.port = port
-        self.node = f"gtvtest{port}@localhost"
+        self.node = rabbit_node(port)
         base.mkdir(parents=True, exist_ok=True)
-        (base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"
-        )
+        conf = f"listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"
+        if peers:
+            conf += "cluster_formation.peer_discovery_backend = classic_config\n"
+            conf += "".join(
+                f"cluster_formation.classic_config.nodes.{i} = {name}\n"
+                for i, name in enumerate(peers, 1)
+            )
+        (base / "rabbitmq.conf").write_text(conf)
+        if cookie:  # rabbitmqctl reads it too (HOME is this directory)
+            (base / ".erlang.cookie").write_text(cookie)
+            (base / ".erlang.cookie").chmod(0o400)
         (base / "enabled_plugins").write_text("[].\n")
         (base / "env.conf").write_text("")
         self.env = {
@@ -67,10 +92,27 @@ class PrivateRabbit:
 
     def start(self) -> None:
         """Start the node and wait until it accepts connections."""
-        log = (self.base / "server.log").open("ab")
-        self._proc = subprocess.Popen(
-            [str(RMQ_BIN / "rabbitmq-server")], env=self.env, stdout=log, stderr=log
-        )
+        self.launch()
+        self.wait_started()
+
+    def launch(self) -> None:
+        """Start the node's process (without waiting: nodes of a cluster boot together)."""
+        with (self.base / "server.log").open("ab") as log:
+            self._proc = subprocess.Popen(
+                [str(RMQ_BIN / "rabbitmq-server")], env=self.env, stdout=log, stderr=log
+            )
+
+    def kill(self) -> None:
+        """SIGKILL the node's Erlang VM (a crash: no clean leave from the cluster)."""
+        pid = int((self.base / "pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        if self._proc is not None:
+            self._proc.wait(timeout=30)
+            self._proc = None
+
+    def wait_started(self) -> None:
+        """Wait until the node has booted (and joined its cluster)."""
+        assert self._proc is not None
         deadline = time.monotonic() + 120
         while True:
             try:
