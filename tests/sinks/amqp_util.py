@@ -35,11 +35,15 @@ async def bind_queue(url: str, name: str) -> None:
         await queue.bind(ex, "#")
 
 
-async def drain(url: str, name: str, into: Received, idle_s: float = 1.0) -> None:
+async def drain(
+    url: str, name: str, into: Received, idle_s: float = 1.0, *, passive: bool = False
+) -> None:
+    """Consume and ack everything in queue ``name`` (``passive``: it exists, e.g. a quorum
+    queue the relay declared, whose arguments a plain declare would contradict)."""
     conn = await aio_pika.connect(url)
     async with conn:
         ch = await conn.channel()
-        queue = await ch.declare_queue(name, durable=True)
+        queue = await (ch.get_queue(name) if passive else ch.declare_queue(name, durable=True))
         while True:
             msg = await queue.get(fail=False, timeout=5)
             if msg is None:

@@ -13,10 +13,8 @@ import contextlib
 import json
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 
-import aio_pika
 import pytest
 
 from gtvision.sinks.amqp import QueueBinding
@@ -24,7 +22,7 @@ from gtvision.sinks.postgres import EventWriter, open_pool
 from gtvision.sinks.relay import OutboxRelay, RelayConfig
 from tests.conftest import free_port
 
-from .amqp_util import backlog
+from .amqp_util import Received, backlog, drain
 from .conftest import plate_pass
 from .services import PrivateRabbit, rabbit_node
 
@@ -60,24 +58,6 @@ def rabbits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[PrivateRa
 def running_nodes(node: PrivateRabbit) -> list[str]:
     status = json.loads(node.ctl("cluster_status", "--formatter", "json"))
     return list(status.get("running_nodes", []))
-
-
-async def take_all(url: str, queue: str, idle_s: float = 1.0) -> Counter[str]:
-    """Message ids in ``queue`` (consumed and acked), through the node of ``url``."""
-    got: Counter[str] = Counter()
-    conn = await aio_pika.connect(url)
-    async with conn:
-        channel = await conn.channel()
-        q = await channel.get_queue(queue)  # passive: the relay declared it
-        while True:
-            msg = await q.get(fail=False, timeout=5)
-            if msg is None:
-                await asyncio.sleep(idle_s)
-                msg = await q.get(fail=False, timeout=5)
-                if msg is None:
-                    return got
-            got[str(msg.message_id)] += 1
-            await msg.ack()
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -135,7 +115,9 @@ async def test_relay_moves_to_another_node_when_its_node_dies_and_loses_nothing(
     info = {q["name"]: q for q in json.loads(queues)}
     assert info[QUEUE]["type"] == "quorum"
     assert info[QUEUE]["durable"] is True
-    got = await take_all(survivor.url, QUEUE)
+    received = Received()
+    await drain(survivor.url, QUEUE, received, passive=True)
+    got = received.ids
     duplicates = sum(n - 1 for n in got.values())
     print(  # figures for the CI log
         f"\nrelay on a 3-node cluster: {len(written)} events, node {killed + 1} killed; backlog "
