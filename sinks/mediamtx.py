@@ -11,6 +11,12 @@ paths it does not manage are left alone. It runs at start, whenever a camera row
 loses nothing: the next successful pass brings MediaMTX up to date. One process syncs at a time
 (a PostgreSQL advisory lock); the other web processes wait on standby.
 
+MediaMTX pulls from the URLs it is given, so they pass the same address guard as gtvision's
+own readers (:func:`gtvision.sources.streamurl.pin`, ``GTV_CAMERA_ALLOW_CIDRS``): each pass
+resolves every camera's host, gives MediaMTX the checked address, and leaves out (logged)
+cameras whose address is refused — a row written outside the API or a name that now resolves
+elsewhere never makes MediaMTX connect there.
+
 Each call carries a one-minute control-API token (``[{"action": "api"}]``) signed with the key
 whose JWKS gtvision serves (:mod:`gtvision.web.mediamtx`). When a pass takes the lock it asks
 MediaMTX to reload that JWKS (``/v3/auth/jwks/refresh``), so a changed key is picked up at once.
@@ -22,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +39,7 @@ import psycopg
 from gtvision import metrics
 from gtvision.config import mask_url
 from gtvision.sinks.backoff import Backoff
+from gtvision.sources.streamurl import UnsafeUrl, pin
 
 log = logging.getLogger(__name__)
 CHANNEL = "gtv_cameras"
@@ -148,10 +155,29 @@ async def enabled_cameras(conn: psycopg.AsyncConnection[Any]) -> list[tuple[int,
     return [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
 
 
+def guarded(cameras: Iterable[tuple[int, str]], allow: Sequence[str]) -> list[tuple[int, str]]:
+    """The cameras whose address the guard allows, at that checked address (blocking: DNS)."""
+    out = []
+    for camera_id, url in cameras:
+        try:
+            out.append((camera_id, pin(url, allow)))
+        except UnsafeUrl as err:
+            log.warning("MediaMTX path sync: camera %s left out: %s", camera_id, err)
+    return out
+
+
 class PathSync:
     """The reconciliation loop (see the module docstring)."""
 
-    def __init__(self, dsn: str, api: MediaMtxApi, *, interval_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        api: MediaMtxApi,
+        *,
+        interval_s: float = 60.0,
+        allow: Sequence[str] | None = None,
+    ) -> None:
+        self.allow = allow
         self.dsn = dsn
         self.api = api
         self.interval_s = interval_s
@@ -200,7 +226,10 @@ class PathSync:
 
     async def sync(self, conn: psycopg.AsyncConnection[Any]) -> SyncResult:
         """One full reconciliation."""
-        result = await reconcile(self.api, desired_paths(await enabled_cameras(conn)))
+        cameras = await enabled_cameras(conn)
+        if self.allow is not None:
+            cameras = await asyncio.to_thread(guarded, cameras, self.allow)
+        result = await reconcile(self.api, desired_paths(cameras))
         for action, names in (
             ("add", result.added),
             ("patch", result.patched),

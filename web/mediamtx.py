@@ -164,7 +164,12 @@ async def mediamtx_for(settings: Settings) -> AsyncIterator[MediaMtx | None]:
         yield MediaMtx(auth, None)
         return
     api = MediaMtxApi(settings.mediamtx_api, auth.api_token)
-    sync = PathSync(settings.database_url, api, interval_s=settings.mediamtx_sync_s)
+    sync = PathSync(
+        settings.database_url,
+        api,
+        interval_s=settings.mediamtx_sync_s,
+        allow=settings.camera_allow_cidrs,
+    )
     stop = asyncio.Event()
     task = asyncio.ensure_future(sync.run(stop))
     try:

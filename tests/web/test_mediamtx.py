@@ -8,6 +8,7 @@ request against MediaMTX's published OpenAPI spec and every token as MediaMTX's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,7 @@ from prometheus_client import REGISTRY
 
 from gtvision.config import Settings
 from gtvision.sinks.mediamtx import path_name
+from gtvision.sources.streamurl import UnsafeUrl, pin
 from gtvision.web.app import create_app
 from gtvision.web.auth import Role, TokenIssuer
 from gtvision.web.mediamtx import MediaMtxAuth
@@ -89,10 +91,16 @@ async def _until(check: Callable[[], bool], within_s: float) -> bool:
     return check()
 
 
-def _enabled_cameras(dsn: str) -> dict[str, str]:
+def _enabled_cameras(dsn: str, allow: list[str]) -> dict[str, str]:
+    """Path -> source MediaMTX must have: the enabled cameras whose address the guard allows,
+    at their checked address (other test modules leave loopback cameras in this database)."""
     with psycopg.connect(dsn) as conn:
         rows = conn.execute("SELECT id, stream_url FROM cameras WHERE enabled").fetchall()
-    return {path_name(r[0]): r[1] for r in rows}
+    out = {}
+    for cam, url in rows:
+        with contextlib.suppress(UnsafeUrl):
+            out[path_name(cam)] = pin(url, allow)
+    return out
 
 
 def _ours(mtx: MediaMtxStandIn) -> dict[str, str]:
@@ -102,7 +110,9 @@ def _ours(mtx: MediaMtxStandIn) -> dict[str, str]:
 @in_loop
 async def test_paths_follow_the_cameras_and_survive_a_mediamtx_outage(live: Live) -> None:
     dsn = live.settings.database_url
-    assert await _until(lambda: _ours(live.mtx) == _enabled_cameras(dsn), 15), live.mtx.violations
+    assert await _until(
+        lambda: _ours(live.mtx) == _enabled_cameras(dsn, live.settings.camera_allow_cidrs), 15
+    ), live.mtx.violations
     assert "other-path" in live.mtx.paths  # a path gtvision does not manage is left alone
     assert all(
         v.get("rtspTransport") == "tcp" for k, v in live.mtx.paths.items() if k != "other-path"
@@ -128,7 +138,7 @@ async def test_paths_follow_the_cameras_and_survive_a_mediamtx_outage(live: Live
     assert r.status_code == 200, r.text
     await asyncio.sleep(1.0)
     live.mtx.start()
-    expected = _enabled_cameras(dsn)
+    expected = _enabled_cameras(dsn, live.settings.camera_allow_cidrs)
     assert await _until(lambda: _ours(live.mtx) == expected, 20), _ours(live.mtx)
     assert live.mtx.paths[path_name(new)]["source"] == "rtsp://u:pw@10.1.2.51/other"
     assert path_name(cam_a) not in live.mtx.paths
