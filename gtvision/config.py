@@ -25,6 +25,14 @@ _URL_FIELDS = frozenset(
 )
 
 
+# settings holding URLs (or host:port): no blanks or control characters in any of them
+_HTTP_URLS = ("public_base_url", "mediamtx_api", "mediamtx_public_url", "mediamtx_hls_url")
+_URLISH = (
+    "database_url", "database_read_url", "redis_url", "amqp_url", "s3_endpoint", "rtsp_urls",
+    "webrtc_ice_servers", *_HTTP_URLS,
+)  # fmt: skip
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "gtvision"
@@ -164,6 +172,33 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator(*_URLISH)
+    @classmethod
+    def _url_text(cls, value: object) -> object:
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and any(c.isspace() or not c.isprintable() for c in text):
+                msg = "a URL must not contain blanks or control characters"
+                raise ValueError(msg)
+        return value
+
+    @field_validator(*_HTTP_URLS)
+    @classmethod
+    def _http_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"http", "https"}:
+            msg = "expected an http:// or https:// URL"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("rtsp_urls")
+    @classmethod
+    def _rtsp_urls(cls, value: list[str]) -> list[str]:
+        from gtvision.sources.streamurl import UnsafeUrl, normalise
+
+        try:
+            return [normalise(url) for url in value]
+        except UnsafeUrl as err:
+            raise ValueError(str(err)) from None
 
     @field_validator("database_url", "database_read_url")
     @classmethod

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,9 @@ def _gtvision(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPro
         ("GTV_REDIS_URL", "http://127.0.0.1:6379", "expected a redis:// URL"),
         ("GTV_ANALYSIS_FPS", "-1", "greater than 0"),
         ("GTV_S3_SECURE", "maybe", "valid boolean"),
+        # URL settings: no blanks or control characters, strict camera URLs (issue 13)
+        ("GTV_PUBLIC_BASE_URL", "http://gtv.example/\nX-Injected: 1", "control characters"),
+        ("GTV_RTSP_URLS", "rtsp://127.1/x", "not an IPv4 address written as a.b.c.d"),
     ],
 )
 def test_invalid_value_is_one_line_exit_2(
@@ -52,6 +56,26 @@ def test_invalid_value_is_one_line_exit_2(
     assert "Traceback" not in line
     assert f"{var}={value!r}" in line, line
     assert expected in line, line
+
+
+def test_url_settings_refuse_blanks_control_characters_and_other_schemes() -> None:
+    """In-process (the subprocess cases above cost a CLI start each)."""
+    from pydantic import ValidationError
+
+    from gtvision.config import Settings
+
+    bad: list[dict[str, Any]] = [
+        {"s3_endpoint": "minio:9000 "},
+        {"mediamtx_public_url": "javascript:alert(1)"},
+        {"mediamtx_api": "http://127.0.0.1:9997/\r\nX: 1"},
+        {"webrtc_ice_servers": "stun:stun.example:3478,turn:\tx"},
+        {"database_url": "postgresql://h/db\x00"},
+    ]
+    for values in bad:
+        with pytest.raises(ValidationError):
+            Settings.model_validate(values)
+    ok = Settings.model_validate({"rtsp_urls": "RTSP://Cam.Example/x"})
+    assert ok.rtsp_urls == ["rtsp://cam.example/x"]
 
 
 def test_secret_in_invalid_url_is_masked(tmp_path: Path) -> None:
