@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -142,17 +143,43 @@ def formatter(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each record (a replaced stream is never stale)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+_OURS = "_gtvision_logging"
+
+
 def setup(level: str = "INFO", log_format: str = "text", log_file: Path | None = None) -> None:
-    """Configure the root logger of a command (replaces earlier handlers)."""
+    """Configure the root logger of a command.
+
+    Replaces only the handlers an earlier ``setup`` installed: a command run inside another
+    program (a test calling ``gtvision.cli.main``) leaves that program's handlers alone.
+    """
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
-        old.close()
-    stderr = logging.StreamHandler()
-    stderr.setFormatter(formatter(log_format))
-    root.addHandler(stderr)
+        if getattr(old, _OURS, False):
+            root.removeHandler(old)
+            old.close()
+    handlers: list[logging.Handler] = [StderrHandler()]
+    handlers[0].setFormatter(formatter(log_format))
     if log_file is not None:
-        root.addHandler(AppendHandler(log_file))
+        handlers.append(AppendHandler(log_file))
+    for handler in handlers:
+        setattr(handler, _OURS, True)
+        root.addHandler(handler)
     root.setLevel(level)
 
 

@@ -62,13 +62,13 @@ class ClientAddress:
         await self.app(scope, receive, send)
 
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class RequestContext:
     """Request id for logs and the ``X-Request-ID`` response header; fresh log context.
 
-    A sane incoming ``X-Request-ID`` (1–128 of ``A-Za-z0-9._:-``, e.g. set by HAProxy) is kept,
+    A sane incoming ``X-Request-ID`` (1–128 of ``A-Za-z0-9_.:-``, e.g. set by HAProxy) is kept,
     anything else is replaced by a random one. City/camera/event ids set later in the request
     (``@endpoint``) are cleared when it ends, so keep-alive requests never inherit them.
     """

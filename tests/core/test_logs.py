@@ -108,21 +108,17 @@ def test_run_logs_json_lines_with_the_camera_to_stderr_and_file(tmp_path: Path) 
         [sys.executable, "-m", "gtvision.cli", "run", "motion", "--jsonl", str(tmp_path / "o")],
         env=env,
         stderr=subprocess.PIPE,
-        text=True,
     )
     assert proc.stderr is not None
-    lines: list[str] = []
+    raw = b""
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            if not select.select([proc.stderr], [], [], 0.5)[0]:
-                continue
-            line = proc.stderr.readline()
-            lines.append(line)
-            if "offline" in line:
-                break
+        while time.monotonic() < deadline and b"offline" not in raw and proc.poll() is None:
+            if select.select([proc.stderr], [], [], 0.5)[0]:
+                raw += os.read(proc.stderr.fileno(), 65536)  # unbuffered: select stays truthful
     finally:
         interrupt(proc, 20)
+    lines = [x for x in raw.decode().splitlines(keepends=True) if x.strip()]
     offline = [json.loads(x) for x in lines if "offline" in x]
     assert offline, f"no offline line in: {lines}"
     assert offline[0]["camera_id"] == 1_000_001
@@ -131,3 +127,25 @@ def test_run_logs_json_lines_with_the_camera_to_stderr_and_file(tmp_path: Path) 
     text = "".join(lines) + log_file.read_text()
     assert "campass123" not in text
     assert any("offline" in json.loads(x)["msg"] for x in log_file.read_text().splitlines())
+
+
+def test_setup_replaces_only_its_own_handlers_and_follows_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    foreign = logging.NullHandler()
+    root.addHandler(foreign)
+    level = root.level
+    try:
+        logs.setup("INFO", "json", tmp_path / "a.jsonl")
+        logs.setup("INFO", "text", None)  # as `gtvision.cli.main` run twice in one process
+        ours = [h for h in root.handlers if getattr(h, "_gtvision_logging", False)]
+        assert [type(h) for h in ours] == [logs.StderrHandler]
+        assert foreign in root.handlers
+        logging.getLogger("gtvision.test").warning("to the current stderr")
+        assert "to the current stderr" in capsys.readouterr().err
+    finally:
+        for handler in [h for h in root.handlers if isinstance(h, logs.StderrHandler)]:
+            root.removeHandler(handler)
+        root.removeHandler(foreign)
+        root.setLevel(level)

@@ -41,7 +41,7 @@ async def test_request_id_is_returned_kept_when_sane_and_replaced_when_not(api: 
     assert re.fullmatch(r"[0-9a-f]{32}", fresh)
     other = (await api.client.get("/healthz")).headers["x-request-id"]
     assert other != fresh
-    sane = "haproxy-7f3a:42.1"
+    sane = "7F000001:8296_7F00001E:1F90_4F7B0A69_0003:790A"  # HAProxy unique-id
     kept = await api.client.get("/healthz", headers={"X-Request-ID": sane})
     assert kept.headers["x-request-id"] == sane
     for bad in ("a b", "x" * 129, "<script>", "ü"):
