@@ -1,5 +1,6 @@
-"""Debian's Prometheus with the shipped config scrapes real gtvision processes; the
-camera-offline alert fires when the camera's RTSP publisher stops.
+"""Debian's Prometheus with the shipped config scrapes real gtvision processes (behind Debian's
+HAProxy with deploy/haproxy.cfg); the camera-offline alert fires when the camera's RTSP
+publisher stops.
 
 The shipped ``prometheus.yml``/``alerts.yml`` are used as they are except for what a test
 cannot keep: each job's DNS discovery becomes the loopback address of the process this test
@@ -11,9 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import ssl
 import sys
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,7 @@ import yaml
 
 from tests.conftest import RedisTarget, S3Target, free_port
 from tests.deploy.conftest import DEPLOY, Exporter, Processes, http_get, wait_http
+from tests.deploy.webtier import HAProxy, client_tls, self_signed
 
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
@@ -105,9 +111,10 @@ def test_prometheus_scrapes_every_gtvision_process_and_alerts_on_an_offline_came
         }
     )
     env.pop("PYTHONMALLOC", None)
-    ports = {name: free_port() for name in ("web", "flow", "relay", "retention", "prom")}
+    names = ("web", "flow", "relay", "retention", "prom", "https", "lbstats")
+    ports = {name: free_port() for name in names}
     commands = {
-        "web": [*GTV, "serve", "--port", str(ports["web"])],
+        "web": [*GTV, "serve", "--port", str(ports["web"]), "--workers", "2"],
         "flow": [*GTV, "run", "motion", "--metrics-port", str(ports["flow"])],
         "relay": [*GTV, "relay", "--metrics-port", str(ports["relay"])],
         "retention": [
@@ -120,6 +127,56 @@ def test_prometheus_scrapes_every_gtvision_process_and_alerts_on_an_offline_came
         started[name] = (processes.last(), log)
     for name, (proc, log) in started.items():
         wait_http(f"http://127.0.0.1:{ports[name]}/metrics", proc, log, timeout=60)
+    pem, ca = self_signed(tmp_path)
+    balancer = HAProxy(
+        ports["https"],
+        {
+            "GTV_HAPROXY_HTTPS_BIND": f"127.0.0.1:{ports['https']}",
+            "GTV_HAPROXY_CERT": str(pem),
+            "GTV_HAPROXY_WEB1": f"127.0.0.1:{ports['web']}",
+            "GTV_HAPROXY_STATS_BIND": f"127.0.0.1:{ports['lbstats']}",
+        },
+        tmp_path / "haproxy.log",
+    )
+    balancer.start()
+    try:
+        _through_the_balancer(balancer.url, client_tls(ca), ports["web"])
+        _scrape_and_alert(ports, exporters, tmp_path, processes, camera)
+    finally:
+        balancer.stop()
+
+
+def _through_the_balancer(base: str, tls: ssl.SSLContext, web_port: int) -> None:
+    """Requests through HAProxy reach both uvicorn workers; /metrics of the instance sums them."""
+    n = 30
+    for _ in range(n):  # a new TLS connection each time: both workers get some
+        with urllib.request.urlopen(f"{base}/healthz", context=tls, timeout=5) as resp:
+            assert resp.status == 200
+            rid = resp.headers["X-Request-ID"]
+    assert not re.fullmatch(r"[0-9a-f]{32}", rid), "HAProxy's request id was not kept"
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(f"{base}/metrics", context=tls, timeout=5)
+    assert denied.value.code == 404
+    text = http_get(f"http://127.0.0.1:{web_port}/metrics")
+    counts = [
+        float(m.group(1))
+        for m in re.finditer(
+            r'^gtvision_http_request_duration_seconds_count\{method="GET",route="/healthz",'
+            r'status="200"\} (\S+)$',
+            text,
+            re.M,
+        )
+    ]
+    assert counts == [float(n)], "the two workers' counts are not summed into one series"
+
+
+def _scrape_and_alert(
+    ports: dict[str, int],
+    exporters: dict[str, Exporter],
+    tmp_path: Path,
+    processes: Processes,
+    camera: Any,
+) -> None:
 
     def loop(name: str) -> list[str]:
         return [f"127.0.0.1:{ports[name]}"]
@@ -130,6 +187,7 @@ def test_prometheus_scrapes_every_gtvision_process_and_alerts_on_an_offline_came
             "gtvision-flow": loop("flow"),
             "gtvision-relay": loop("relay"),
             "gtvision-retention": loop("retention"),
+            "haproxy": loop("lbstats"),
             "node": [exporters["node"].address],
             "postgres": [exporters["postgres"].address],
             "prometheus": loop("prom"),
@@ -153,11 +211,11 @@ def test_prometheus_scrapes_every_gtvision_process_and_alerts_on_an_offline_came
     def all_up() -> dict[str, str] | None:
         targets = _api(base, "targets")["activeTargets"]
         health = {t["labels"]["job"]: t["health"] for t in targets}
-        return health if len(health) == 7 and set(health.values()) == {"up"} else None
+        return health if len(health) == 8 and set(health.values()) == {"up"} else None
 
     t0 = time.monotonic()
     _until("every target up", all_up, 40)
-    print(f"all 7 targets up {time.monotonic() - t0:.1f}s after Prometheus was ready")
+    print(f"all 8 targets up {time.monotonic() - t0:.1f}s after Prometheus was ready")
 
     online = f'gtvision_camera_online{{camera="{CAMERA}"}}'
     _until("the camera online in Prometheus", lambda: 1.0 in _value(base, online).values(), 40)

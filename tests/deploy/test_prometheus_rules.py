@@ -84,7 +84,7 @@ def test_every_scrape_job_targets_a_process_the_deploy_files_run() -> None:
     config = yaml.safe_load(PROMETHEUS.read_text())
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     assert jobs == {
-        "gtvision-web", "gtvision-flow", "gtvision-relay", "gtvision-retention", "node",
-        "postgres", "prometheus",
+        "gtvision-web", "gtvision-flow", "gtvision-relay", "gtvision-retention", "haproxy",
+        "node", "postgres", "prometheus",
     }  # fmt: skip
     assert config["rule_files"] == ["alerts.yml"]
