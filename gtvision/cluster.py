@@ -15,7 +15,9 @@ together the processes hold all ``P`` partitions, which is what Bytewax needs to
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,3 +94,23 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="host:port of every process of the cluster, ';'-separated (one argument)",
     )
+
+
+def limit_threads(threads: int) -> None:
+    """Cap the compute threads of this process (``GTV_THREADS``; 0 keeps the defaults).
+
+    Torch (the plate detector) sizes its pool from ``OMP_NUM_THREADS`` when it is first
+    imported, which a flow does lazily on its first plate read; OpenCV is told directly. With
+    one flow process per core, 1 avoids several processes each running a pool as large as the
+    machine.
+    """
+    if threads <= 0:
+        return
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    import cv2
+
+    cv2.setNumThreads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)

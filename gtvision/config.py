@@ -153,6 +153,7 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=730, ge=1, le=36500)
     model_dir: Path | None = None
     device: Literal["cpu", "cuda"] = "cpu"
+    threads: int = Field(default=0, ge=0, le=256)
     plate_formats: str = "br-old=LLL9999,br-mercosul=LLL9L99"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

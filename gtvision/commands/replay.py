@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gtvision.cluster import ClusterError, add_cluster_arguments, parse_cluster
+from gtvision.cluster import ClusterError, add_cluster_arguments, limit_threads, parse_cluster
 from gtvision.commands.flowargs import add_param_arguments
 from gtvision.config import ConfigError, Settings, load_settings
 
@@ -162,6 +162,7 @@ def _replay(args: argparse.Namespace) -> int:
     except (ClusterError, FlowNotFoundError, ParamsError, ManifestError, UsageError) as err:
         print(f"gtvision: {err}", file=sys.stderr)
         return 2
+    limit_threads(settings.threads)
     show = sys.stderr.isatty() and not args.quiet
     bars = [
         tqdm(

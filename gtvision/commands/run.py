@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from gtvision.cluster import ClusterError, add_cluster_arguments, parse_cluster
+from gtvision.cluster import ClusterError, add_cluster_arguments, limit_threads, parse_cluster
 from gtvision.commands.flowargs import add_param_arguments
 from gtvision.config import ConfigError, load_settings
 
@@ -58,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     except ClusterError as err:
         print(f"gtvision: {err}", file=sys.stderr)
         return 2
+    limit_threads(settings.threads)
     if cluster.processes > 1 and settings.record_spool_dir is None:
         # one spool per process (a spool belongs to one process): part of the cluster's layout
         spool = settings.data_dir / "spool" / f"recordings-{cluster.process_id}"
