@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from gtvision.config import ConfigError, Settings
@@ -94,18 +95,24 @@ class AppState:
         return rkey(self.settings.redis_prefix, tag, *parts)
 
 
+def _long_secret(value: SecretStr, variable: str) -> bytes:
+    """A secret setting's bytes (empty when unset); ConfigError when shorter than 32."""
+    given = value.get_secret_value()
+    if given and len(given) < 32:
+        msg = f"invalid configuration: {variable}='***': expected at least 32 characters"
+        raise ConfigError(msg)
+    return given.encode()
+
+
 def jwt_secret(settings: Settings) -> bytes:
     """``GTV_JWT_SECRET``, or a random one persisted as ``<data_dir>/jwt_secret`` (mode 0600).
 
     A persisted secret keeps tokens valid across restarts of a single-host demo; deployments
     with several hosts must set ``GTV_JWT_SECRET`` to the same value everywhere.
     """
-    given = settings.jwt_secret.get_secret_value()
+    given = _long_secret(settings.jwt_secret, "GTV_JWT_SECRET")
     if given:
-        if len(given) < 32:
-            msg = "invalid configuration: GTV_JWT_SECRET='***': expected at least 32 characters"
-            raise ConfigError(msg)
-        return given.encode()
+        return given
     path = Path(settings.data_dir) / SECRET_FILE
     if path.exists():
         return path.read_bytes().strip()
@@ -125,12 +132,9 @@ def audit_key(settings: Settings) -> bytes:
     nothing). Changing it (or the JWT secret it is derived from) makes older references
     unsearchable and lets an erasure miss them: set it explicitly and keep it.
     """
-    given = settings.audit_key.get_secret_value()
+    given = _long_secret(settings.audit_key, "GTV_AUDIT_KEY")
     if given:
-        if len(given) < 32:
-            msg = "invalid configuration: GTV_AUDIT_KEY='***': expected at least 32 characters"
-            raise ConfigError(msg)
-        return given.encode()
+        return given
     return hmac.new(jwt_secret(settings), b"gtvision audit plate references v1", "sha256").digest()
 
 
