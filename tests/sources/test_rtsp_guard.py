@@ -25,9 +25,14 @@ def _spec(url: str, allow: tuple[str, ...] | None) -> CameraSpec:
     return CameraSpec(camera_id=7, city_id=1, name="g", url=url, allow=allow)
 
 
-def _offline(c: Collector) -> Any:
-    c.poll_until(lambda _: bool(c.events(7, "camera.offline")), timeout=15)
-    return c.events(7, "camera.offline")[0]
+def _offline(url: str, allow: tuple[str, ...] | None) -> Any:
+    """The first ``camera.offline`` of a reader of ``url`` (the probes are no RTSP servers)."""
+    c = Collector(RtspSource(StaticCameras((_spec(url, allow),))))
+    try:
+        c.poll_until(lambda _: bool(c.events(7, "camera.offline")), timeout=15)
+        return c.events(7, "camera.offline")[0]
+    finally:
+        c.close()
 
 
 @pytest.fixture
@@ -48,12 +53,7 @@ def test_a_table_camera_outside_the_allowed_networks_is_never_connected(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with probe("127.0.0.2") as cam:
-        url = f"rtsp://op:pw-flow-41@127.0.0.2:{cam.port}/x"
-        c = Collector(RtspSource(StaticCameras((_spec(url, ("127.0.0.1/32",)),))))
-        try:
-            event = _offline(c)
-        finally:
-            c.close()
+        event = _offline(f"rtsp://op:pw-flow-41@127.0.0.2:{cam.port}/x", ("127.0.0.1/32",))
         time.sleep(0.3)
         assert cam.requests == []
     assert event.reason == "bad_url"
@@ -67,12 +67,7 @@ def test_the_reader_opens_the_checked_address_and_masks_it_in_errors(
 ) -> None:
     fake_dns["cam-flow.test"] = "127.0.0.1"
     with probe("127.0.0.1") as cam:
-        url = f"rtsp://op:pw-flow-42@cam-flow.test:{cam.port}/cam"
-        c = Collector(RtspSource(StaticCameras((_spec(url, ("127.0.0.1/32",)),))))
-        try:
-            event = _offline(c)  # the probe is no RTSP server
-        finally:
-            c.close()
+        event = _offline(f"rtsp://op:pw-flow-42@cam-flow.test:{cam.port}/cam", ("127.0.0.1/32",))
         first = cam.requests[0].split(b"\r\n")[0]
     assert f"OPTIONS rtsp://127.0.0.1:{cam.port}/cam ".encode() in first + b" "
     assert "pw-flow-42" not in event.detail
@@ -81,12 +76,7 @@ def test_the_reader_opens_the_checked_address_and_masks_it_in_errors(
 
 def test_control_characters_in_a_stored_url_are_refused_before_connecting() -> None:
     with probe("127.0.0.1") as cam:
-        url = f"rtsp://127.0.0.1:{cam.port}/a\r\nX-Injected: yes"
-        c = Collector(RtspSource(StaticCameras((_spec(url, None),))))  # even unguarded
-        try:
-            event = _offline(c)
-        finally:
-            c.close()
+        event = _offline(f"rtsp://127.0.0.1:{cam.port}/a\r\nX-Injected: yes", None)  # unguarded
         time.sleep(0.3)
         assert cam.requests == []
     assert event.reason == "bad_url"
