@@ -12,6 +12,9 @@ given, default 1: one core serves, the other loads). Load comes from separate pr
    delivery latency percentiles (publish → ``data:`` received) and server RSS before, during and
    after disconnect, three rounds (the p99 verdict uses their median: the machine is shared).
 
+With ``--haproxy``: the web tier instead, two instances behind ``deploy/haproxy.cfg`` (TLS) vs
+one instance reached directly, throughput ratio and p95 at ``--rate`` (``bench/api_tier.py``).
+
 Rate limits are disabled for the bench (``GTV_RATE_LIMIT_PER_MIN=0``). Uses the local
 PostgreSQL (a scratch database, dropped after) and Redis (a scratch prefix, deleted after).
 Usage: ``python bench/api.py [--workers N] [--duration S] [--sse N]``.
@@ -279,7 +282,12 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--sse", type=int, default=1000)
     ap.add_argument("--cameras", type=int, default=20)
+    ap.add_argument("--haproxy", action="store_true", help="the web-tier run (bench/api_tier.py)")
     a = ap.parse_args()
+    if a.haproxy:  # 2 instances behind deploy/haproxy.cfg vs one instance directly
+        opts = ["--workers", str(a.workers), "--duration", str(a.duration), "--rate", str(a.rate)]
+        tier = [sys.executable, str(HERE / "api_tier.py"), *opts, "--rounds", str(a.rounds)]
+        return subprocess.call(tier)
     prefix = f"gtvbench:{secrets.token_hex(4)}:"
     tmp = tempfile.mkdtemp(prefix="gtv-bench-")
     rc = redis.Redis.from_url(REDIS)
