@@ -171,8 +171,10 @@ def wrk_result(proc: subprocess.Popen[str]) -> dict[str, float]:
     assert pct, out
     assert err, out
     p50, p95, mx, n = (int(x) for x in pct.groups())
+    connect, read, write, status, timeout = (int(x) for x in err.groups())
     return {"p50": p50 / 1000, "p95": p95 / 1000, "max": mx / 1000, "n": n,
-            "failed": sum(int(x) for x in err.groups())}  # fmt: skip
+            "failed": connect + read + write + status + timeout, "status>=400": status,
+            "timeouts": timeout, "socket": connect + read + write}  # fmt: skip
 
 
 def test_kill_one_instance_under_load_loses_nothing(tier: Tier) -> None:
@@ -210,7 +212,7 @@ def test_kill_one_instance_under_load_loses_nothing(tier: Tier) -> None:
     try:
         assert clients.stdout.readline().strip() == "READY"
         publisher.start()
-        before = wrk_result(wrk_phase(tier, 8, script))
+        before = wrk_result(wrk_phase(tier, 6, script))
         during_proc = wrk_phase(tier, 6, script)
         time.sleep(0.5)
         victim.kill()  # SIGKILL mid-run
@@ -219,11 +221,11 @@ def test_kill_one_instance_under_load_loses_nothing(tier: Tier) -> None:
         victim.start()  # what the supervisor does
         during = wrk_result(during_proc)
         assert time.monotonic() - killed_at >= 5.0
-        after = wrk_result(wrk_phase(tier, 10, script))
+        after = wrk_result(wrk_phase(tier, 8, script))
         victim.wait_ready()
         stop.set()
         publisher.join(10)
-        time.sleep(4)  # let the last events reach every client
+        time.sleep(3)  # let the last events reach every client
         clients.stdin.write("stop\n")
         clients.stdin.flush()
         result = json.loads(clients.stdout.readline())
@@ -236,11 +238,11 @@ def test_kill_one_instance_under_load_loses_nothing(tier: Tier) -> None:
             "SELECT stream_id FROM events WHERE id = ANY(%s)", (published,)
         ).fetchall()
     expected = sorted((r[0] for r in rows), key=lambda s: tuple(int(x) for x in s.split("-")))
-    assert len(expected) == len(published) >= 40  # ~5/s for ~30 s, fewer on a loaded machine
+    assert len(expected) == len(published) >= 30  # ~5/s for ~25 s, fewer on a loaded machine
 
     total = before["n"] + during["n"] + after["n"]
     failed = before["failed"] + during["failed"] + after["failed"]
-    rate = total / 24
+    rate = total / 20
     print(  # figures for the CI log
         f"\nweb tier: {total} requests ({rate:.0f}/s), {failed} failed; p95 before "
         f"{before['p95']:.1f} ms, 5 s after the kill {during['p95']:.1f} ms (max "

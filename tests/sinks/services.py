@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -104,11 +105,15 @@ class PrivateRabbit:
 
     def kill(self) -> None:
         """SIGKILL the node's Erlang VM (a crash: no clean leave from the cluster)."""
-        pid = int((self.base / "pid").read_text().strip())
-        os.kill(pid, signal.SIGKILL)
-        if self._proc is not None:
-            self._proc.wait(timeout=30)
-            self._proc = None
+        if self._proc is None:  # not started by us, or already gone
+            return
+        # the VM's pid (the launcher script may have exec'd it or wait for it)
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((self.base / "pid").read_text().strip()), signal.SIGKILL)
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait(timeout=30)
+        self._proc = None
 
     def wait_started(self) -> None:
         """Wait until the node has booted (and joined its cluster)."""
