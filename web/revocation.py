@@ -16,6 +16,9 @@
   may keep the old copy for up to :data:`REDIS_TTL_S`. If Redis is down, requests are checked
   against PostgreSQL (one query per user per :data:`GEN_CACHE_S` per process).
 
+Open server-sent-event streams are checked every :data:`STREAM_CHECK_S` and end when their
+token is revoked (the browser's reconnect then gets 401).
+
 Cost: one dict lookup per request, one Redis GET per user per second per process.
 """
 
@@ -35,6 +38,7 @@ from gtvision.redis_keys import rkey
 
 log = logging.getLogger(__name__)
 GEN_CACHE_S = 1.0
+STREAM_CHECK_S = 5.0  # an open SSE stream of a revoked token ends within this (+ GEN_CACHE_S)
 REDIS_TTL_S = 60
 GONE = -1  # the user does not exist (deleted): every token refused
 _MEMO_MAX = 100_000

@@ -8,6 +8,7 @@ once, in stream order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -17,9 +18,17 @@ from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gtvision.web.auth import Perm
+from gtvision.web import revocation as revocations
+from gtvision.web.auth import Perm, Principal
 from gtvision.web.endpoint import Call, endpoint
-from gtvision.web.hub import CLOSED, FeedItemLike, Message, check_stream_id, sid_key
+from gtvision.web.hub import (
+    CLOSED,
+    FeedItemLike,
+    Message,
+    Subscription,
+    check_stream_id,
+    sid_key,
+)
 from gtvision.web.models import StreamQuery
 from gtvision.web.problems import ApiError
 from gtvision.web.state import AppState
@@ -104,6 +113,24 @@ async def replay(state: AppState, city: int, after: str) -> AsyncIterator[Messag
             return
 
 
+async def _end_when_revoked(state: AppState, who: Principal, sub: Subscription) -> None:
+    """Close ``sub``'s stream once ``who``'s token is revoked (checked every few seconds)."""
+    revocation = state.revocation
+    if revocation is None:
+        return
+    while True:  # polling: a revocation has no event to wait for in this process
+        if not await revocation.valid(who.user_id, who.gen):
+            break
+        await asyncio.sleep(revocations.STREAM_CHECK_S)
+    log.info("SSE stream of user %s ended: token revoked", who.user_id)
+    while True:
+        try:
+            sub.queue.put_nowait(CLOSED)
+            return
+        except asyncio.QueueFull:  # a slow reader: drop what it has not read, it is leaving
+            sub.queue.get_nowait()
+
+
 @endpoint(
     Perm.STREAM,
     "Live events (SSE); resume with Last-Event-ID",
@@ -152,12 +179,14 @@ async def stream_events(call: Call) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         sub = await state.hub.subscribe(city)
+        watch = asyncio.ensure_future(_end_when_revoked(state, call.user, sub))
         try:
             async for wire in entries(sub):
                 yield wire
         except Exception as err:  # the response has started: end it with one log line
             log.warning("SSE stream of city %s ended: %s: %s", city, type(err).__name__, err)
         finally:
+            watch.cancel()
             state.hub.unsubscribe(sub)
 
     return EventSourceResponse(

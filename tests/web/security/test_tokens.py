@@ -18,7 +18,7 @@ import pytest
 
 from gtvision.web.auth import Role, hash_password
 from tests.conftest import free_port
-from tests.web.conftest import PASSWORD, SECRET, Api, running
+from tests.web.conftest import PASSWORD, SECRET, Api, running, serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -216,3 +216,31 @@ async def test_stream_tokens_work_and_no_token_reaches_the_access_log(
     text = "\n".join(lines)
     for secret in (stream, access, "deadbeefdeadbeef"):
         assert secret not in text
+
+
+async def test_an_open_event_stream_ends_when_its_token_is_revoked(
+    sapi: Api, secrets: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gtvision.web import revocation
+    from gtvision.web.app import create_app
+
+    monkeypatch.setattr(revocation, "STREAM_CHECK_S", 0.2)
+    uid, name = _user(sapi)
+    app = create_app(sapi.settings, feed=sapi.feed, store=sapi.store)
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as c:
+        tokens = await _login(c, name, secrets)
+        h = _bearer(tokens["access_token"])
+        stream = (await c.post("/auth/stream-token", headers=h)).json()["token"]
+        secrets.add(stream)
+        async with c.stream("GET", f"/stream/events?token={stream}") as resp:
+            assert resp.status_code == 200
+            r = await c.patch(
+                f"/users/{uid}", json={"disabled": True}, headers=sapi.auth(None, Role.ADMIN)
+            )
+            assert r.status_code == 200
+            t0 = time.monotonic()
+            async with asyncio.timeout(5):
+                async for _ in resp.aiter_bytes():  # pings until the server ends the stream
+                    pass
+            ended_after = time.monotonic() - t0
+    assert ended_after < 3
