@@ -16,11 +16,9 @@ destruction the oldest of them was acknowledged; bar: only the last ``archive_ti
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -38,70 +36,10 @@ import pytest
 from gtvision.events import PlatePass
 from gtvision.sinks.postgres import EventWriter, open_pool
 from tests.conftest import free_port
-from tests.deploy.conftest import DEPLOY
+from tests.deploy.backrest import ARCHIVE_TIMEOUT_S, archive_settings, as_postgres, drill_config
 from tests.sinks.services import PrivatePostgres
 
-ARCHIVE_TIMEOUT_S = 10
 RTO_BAR_S = 300.0
-
-
-def as_postgres(*args: str, timeout: float = 120) -> str:
-    """Run a command as user postgres; its output (fails the test with stderr otherwise)."""
-    proc = subprocess.run(
-        ["runuser", "-u", "postgres", "--", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(args[:3])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
-
-
-def drill_config(base: Path, port: int) -> Path:
-    """The shipped pgbackrest.conf with a posix repository and this cluster's paths."""
-    conf = configparser.ConfigParser(interpolation=None)
-    conf.optionxform = str  # type: ignore[assignment,method-assign]
-    conf.read(DEPLOY / "pgbackrest" / "pgbackrest.conf")
-    glob = conf["global"]
-    assert glob["repo1-retention-full"] == "7"
-    for key in [k for k in glob if k.startswith("repo1-s3") or k == "repo1-cipher-type"]:
-        del glob[key]
-    glob.update(
-        {
-            "repo1-type": "posix",
-            "repo1-path": str(base / "repo"),
-            "spool-path": str(base / "spool"),
-            "log-path": str(base / "log"),
-            "lock-path": str(base / "lock"),
-            "log-level-file": "off",
-        }
-    )
-    (stanza,) = [s for s in conf.sections() if s not in ("global", "global:archive-push")]
-    conf[stanza].update(
-        {"pg1-path": str(base / "data"), "pg1-socket-path": str(base), "pg1-port": str(port)}
-    )
-    conf[stanza]["pg1-user"] = "postgres"
-    path = base / "pgbackrest.conf"
-    with path.open("w") as fh:
-        conf.write(fh)
-    for sub in ("repo", "spool", "log", "lock"):
-        (base / sub).mkdir()
-        shutil.chown(base / sub, "postgres", "postgres")
-    shutil.chown(path, "postgres", "postgres")
-    return path
-
-
-def archive_settings(config: Path, stanza: str) -> str:
-    """The shipped backup.conf with the test's config path and archive_timeout."""
-    text = (DEPLOY / "postgres" / "backup.conf").read_text()
-    assert re.search(r"^archive_timeout = 60$", text, re.M)
-    text = text.replace("'pgbackrest ", f"'pgbackrest --config={config} ", 1)
-    timeout = f"archive_timeout = {ARCHIVE_TIMEOUT_S}"
-    text = re.sub(r"^archive_timeout = 60$", timeout, text, count=1, flags=re.M)
-    assert f"--stanza={stanza} archive-push" in text
-    return text
 
 
 class Writer:
