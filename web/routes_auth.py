@@ -41,6 +41,7 @@ _USER_SQL = (
 )
 COOKIE = "gtv_refresh"
 COOKIE_PATH = "/auth"
+SESSION_FLAG = "gtv_session"
 CLIENT_HEADER = "x-gtv-client"
 
 
@@ -103,14 +104,19 @@ async def _login_result(state: AppState, ip: str, username: str, good: bool) -> 
 
 
 def _set_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
+    """Set (or clear, with an empty ``token``) the refresh cookie and its flag.
+
+    ``gtv_session=1`` is a flag without any secret that lets the page know a session may
+    exist, so a fresh tab without one does not ask ``/auth/refresh`` for nothing.
+    """
+    secure = request.url.scheme == "https"
     response.set_cookie(
-        COOKIE,
-        token,
-        max_age=max_age,
-        path=COOKIE_PATH,
-        secure=request.url.scheme == "https",
-        httponly=True,
+        COOKIE, token, max_age=max_age, path=COOKIE_PATH, secure=secure, httponly=True,
         samesite="strict",
+    )  # fmt: skip
+    flag = "1" if token else ""
+    response.set_cookie(
+        SESSION_FLAG, flag, max_age=max_age, path="/", secure=secure, samesite="strict"
     )
 
 

@@ -279,10 +279,14 @@ async def test_cookie_session_rotates_and_logout_ends_it(api: Api) -> None:
     r = await api.client.post("/auth/login", json=creds, headers=console)
     assert r.status_code == 200, r.text
     assert "refresh_token" not in r.json()
-    cookie = r.headers["set-cookie"]
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("gtv_refresh="))
     for attr in ("gtv_refresh=", "HttpOnly", "Path=/auth", "SameSite=strict"):
         assert attr.lower() in cookie.lower(), cookie
     assert "secure" not in cookie.lower(), "plain HTTP: no Secure flag"
+    flags = r.headers.get_list("set-cookie")
+    flag = next(c for c in flags if c.startswith("gtv_session="))
+    assert flag.startswith("gtv_session=1;"), "a secret-free flag for the page"
+    assert "httponly" not in flag.lower()
     first = r.cookies["gtv_refresh"]
     api.client.cookies.clear()  # each request below names its cookie itself
     jar = {"Cookie": f"gtv_refresh={first}"}
@@ -302,7 +306,8 @@ async def test_cookie_session_rotates_and_logout_ends_it(api: Api) -> None:
         "/auth/logout", json={}, headers={**jar, **console, "Authorization": f"Bearer {access}"}
     )
     assert out.status_code == 204
-    assert 'gtv_refresh=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
+    cleared = [c for c in out.headers.get_list("set-cookie") if "Max-Age=0" in c]
+    assert sorted(c.split("=")[0] for c in cleared) == ["gtv_refresh", "gtv_session"]
     api.client.cookies.clear()
     gone = await api.client.post("/auth/refresh", json={}, headers={**jar, **console})
     assert gone.status_code == 401

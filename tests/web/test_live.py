@@ -1,8 +1,8 @@
 """Live video over WebRTC: a real RTSP stream (ffmpeg → GStreamer RTSP server) to aiortc peers.
 
 ICE stays on loopback: aioice skips 127.0.0.1 when it lists host addresses, so the tests make
-it offer only 127.0.0.1 (server and test viewers alike), and Chromium is started with
-``--allow-loopback-in-peer-connection``. No STUN/TURN server is configured anywhere.
+it offer only 127.0.0.1 (server and test viewers alike). No STUN/TURN server is configured
+anywhere. The console's live tile in Chromium is tested in ``tests/web/test_console.py``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from gtvision.sources.testvideo import make_video
 from gtvision.web.auth import Role
 from gtvision.web.live import LiveError, LiveRelay
 from tests.conftest import Publisher
-from tests.core.test_demo import CHROMIUM, CHROMIUM_ARGS
-from tests.web.conftest import PASSWORD, Api, running, serve
+from tests.web.conftest import Api, running
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 # the test cameras are RTSP servers on 127.0.0.1: the relay's address guard must allow them
@@ -197,45 +196,6 @@ async def test_viewer_limit(rtsp_publisher: Callable[..., Publisher]) -> None:
     assert (relay.cameras, relay.peers) == (0, 0)
     await first.close()
     await second.close()
-
-
-async def test_operator_page_plays_live_video(
-    api: Api, rtsp_publisher: Callable[..., Publisher]
-) -> None:
-    from playwright.async_api import async_playwright, expect
-
-    pub = rtsp_publisher(f"page{uuid.uuid4().hex[:6]}", size="640x360", rate=15)
-    camera = _camera(api, pub.url)
-    operator = api.world.users[("a", Role.OPERATOR)].username
-    args = [*CHROMIUM_ARGS, "--allow-loopback-in-peer-connection"]
-    args.append("--disable-features=WebRtcHideLocalIpsWithMdns")
-    async with serve(api.app) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
-        try:
-            page = await browser.new_page()
-            await page.goto(base + "/")
-            await page.fill("#login-user", operator)
-            await page.fill("#login-password", PASSWORD)
-            await page.click("#login button[type=submit]")
-            await expect(page.locator("#live")).to_be_visible(timeout=15_000)
-            await page.select_option("#live-camera", str(camera))
-            await page.click("#live-watch")
-            await expect(page.locator("#live-status")).to_have_text("live", timeout=30_000)
-            await page.wait_for_function(
-                "document.getElementById('live-video').videoWidth > 0", timeout=30_000
-            )
-            size = await page.evaluate(
-                "() => { const v = document.getElementById('live-video');"
-                " return [v.videoWidth, v.videoHeight, v.currentTime]; }"
-            )
-            assert size[:2] == [640, 360], size
-            assert api.live_relay().modes() == {"passthrough": 1, "decode": 0}
-            api.live_relay().linger_s = 0.0
-            await page.click("#live-watch")  # Stop
-            await expect(page.locator("#live-video")).to_be_hidden()
-            assert await _until(lambda: api.live_relay().cameras == 0, 40)
-        finally:
-            await browser.close()
 
 
 async def test_vp8_only_viewer_gets_a_transcoded_stream(
