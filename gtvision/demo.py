@@ -215,7 +215,7 @@ def _redis_client(settings: Settings) -> Any:
 
 def _print_access(settings: Settings, opts: DemoOptions, demo: DemoSeed) -> None:
     url = f"http://{opts.host}:{opts.port}"
-    say(f"  web           {url}  (operator page; API docs at {url}/openapi.json)")
+    say(f"  web           {url}  (operator console; API reference at {url}/docs)")
     if demo.admin_password is not None:
         say(f"  login         user {ADMIN_USER!r}, password {demo.admin_password!r}")
         say("                (shown once: `gtvision demo --reset-admin-password` prints a new one)")

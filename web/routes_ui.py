@@ -40,13 +40,21 @@ def _origin(url: str) -> str:
 
 
 def console_csp(state: AppState) -> str:
-    """The page's policy: only this origin, plus the object store's for images and video."""
+    """The pages' policy: this origin only, plus two exceptions.
+
+    Images and video may also come from the object store (presigned crops, clips,
+    recordings); connections may also go to MediaMTX (WHEP) when it is configured.
+    """
     media = ["'self'"]
     if state.store is not None:
         origin = _origin(state.store.presigned_get("csp-probe", 60))
         if origin:
             media.append(origin)
     sources = " ".join(media)
+    settings = state.settings
+    # MediaMTX (WHEP POSTs) when the server hands out its URLs (GET /cameras/{id}/live)
+    mediamtx = (_origin(settings.mediamtx_public_url), _origin(settings.mediamtx_hls_url))
+    connect = ["'self'", *sorted({o for o in mediamtx if o})]
     return "; ".join(
         [
             "default-src 'self'",
@@ -54,7 +62,7 @@ def console_csp(state: AppState) -> str:
             "style-src 'self'",
             f"img-src {sources}",
             f"media-src {sources}",
-            "connect-src 'self'",
+            f"connect-src {' '.join(connect)}",
             "font-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",

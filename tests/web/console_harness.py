@@ -27,6 +27,7 @@ import psycopg
 import redis
 
 from gtvision.events import Alert, HotlistMatch, PlateCandidate, PlatePass
+from gtvision.redis_keys import city_tag, rkey
 from gtvision.sinks.feed import RedisFeed
 from gtvision.sinks.objects import S3ObjectStore, object_key
 from gtvision.sinks.postgres import EventWriter, open_pool
@@ -148,8 +149,9 @@ class Console:
         # the API caches camera lists (Redis, and 1 s in the server process): drop them
         client = redis.Redis.from_url(self.redis_url)
         try:
-            for key in client.scan_iter(match=f"{self.prefix}cache:cameras:*"):
-                client.delete(key)
+            client.delete(
+                *(rkey(self.prefix, city_tag(c), "cache", "cameras") for c in (self.city(), None))
+            )
         finally:
             client.close()
         time.sleep(1.1)
@@ -197,8 +199,12 @@ def start_console(
             "GTV_S3_BUCKET": s3.bucket,
             "GTV_PRESIGN_TTL_S": "900",
             "GTV_SSE_PING_S": "2",
-            "GTV_LOGIN_RATE_LIMIT_PER_MIN": "1000",
-            "GTV_RATE_LIMIT_PER_MIN": "100000",
+            "GTV_LOGIN_RATE_LIMIT_PER_MIN": "0",
+            "GTV_LOGIN_IP_RATE_LIMIT_PER_MIN": "0",
+            "GTV_LOGIN_USER_FAILURES_PER_HOUR": "0",
+            "GTV_RATE_LIMIT_PER_MIN": "0",
+            # the test cameras are RTSP servers on loopback: the relay's guard must allow them
+            "GTV_CAMERA_ALLOW_CIDRS": "10.0.0.0/8,192.168.0.0/16,127.0.0.1/32",
         }
     )
     log = tmp / "serve.log"

@@ -8,6 +8,7 @@ import gzip
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,21 @@ async def test_unbuilt_console_answers_503_with_the_fix(
     r = await api.client.get("/")
     assert r.status_code == 503
     assert "bash .ci/build-console" in r.text
+
+
+def test_csp_lets_live_video_reach_mediamtx_only_when_configured(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from gtvision.config import Settings
+
+    plain = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    state: Any = SimpleNamespace(store=None, settings=plain)
+    assert "connect-src 'self';" in routes_ui.console_csp(state)
+    state.settings = plain.model_copy(
+        update={
+            "mediamtx_public_url": "https://media.city.example/",
+            "mediamtx_hls_url": "https://media.city.example:8888",
+        }
+    )
+    csp = routes_ui.console_csp(state)
+    assert "connect-src 'self' https://media.city.example https://media.city.example:8888;" in csp

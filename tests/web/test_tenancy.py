@@ -92,7 +92,7 @@ def _all_routes() -> list[tuple[str, str]]:
     out = []
     for route in ROUTES:
         if not isinstance(route, Route) or not route.include_in_schema:
-            continue  # static operator page and its files: no city data
+            continue  # the console pages and their static files: no city data
         for method in sorted((route.methods or set()) - {"HEAD"}):
             out.append((method, route.path))
     # logging out everywhere revokes the caller's own tokens: send it after everything else

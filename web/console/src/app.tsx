@@ -184,8 +184,10 @@ const loadError = signal<unknown>(null);
 function Shell() {
   useEffect(() => {
     loadMe()
-      .then(() => loadCameras())
-      .then(() => refreshSummary(0))
+      .then(() => {
+        refreshSummary(0);
+        return loadCameras();
+      })
       .catch((err: unknown) => {
         loadError.value = err;
       });

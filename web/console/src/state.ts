@@ -33,9 +33,8 @@ export function cameraName(id: number): string {
 }
 
 export async function loadMe(): Promise<void> {
-  const who = await api<Me>("/me");
+  const [who, list] = await Promise.all([api<Me>("/me"), api<{ items: City[] }>("/cities")]);
   me.value = who;
-  const list = await api<{ items: City[] }>("/cities");
   cities.value = list.items;
   if (cityId.value === null || !list.items.some((c) => c.id === cityId.value)) {
     cityId.value = who.city_id ?? list.items[0]?.id ?? null;

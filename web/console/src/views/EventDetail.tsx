@@ -87,6 +87,48 @@ function AckBox({ event, onAcked }: { event: Detail; onAcked: (by: string, at: s
   );
 }
 
+const EXPORT_AROUND_S = 30;
+
+/** Footage around the event as one MP4 (POST /cameras/{id}/exports, audited by the server). */
+function ExportAround({ camera, ts }: { camera: number; ts: string }) {
+  const [state, setState] = useState<"idle" | "busy" | "done">("idle");
+  const [url, setUrl] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  async function run() {
+    setState("busy");
+    setError(null);
+    const at = Date.parse(ts);
+    try {
+      const res = await api<{ url: string }>(`/cameras/${camera}/exports`, {
+        method: "POST",
+        body: {
+          start: new Date(at - EXPORT_AROUND_S * 1000).toISOString(),
+          end: new Date(at + EXPORT_AROUND_S * 1000).toISOString(),
+        },
+      });
+      setUrl(res.url);
+      setState("done");
+    } catch (err) {
+      setError(err);
+      setState("idle");
+    }
+  }
+  return (
+    <>
+      {url ? (
+        <a class="button" href={url} download data-testid="export-link">
+          {t("rec.exportReady")}
+        </a>
+      ) : (
+        <button type="button" onClick={() => void run()} disabled={state === "busy"} data-testid="export-event">
+          {state === "busy" ? t("rec.exporting") : t("event.export")}
+        </button>
+      )}
+      <ErrorText error={error} />
+    </>
+  );
+}
+
 export function EventDetail({
   id,
   onAcked,
@@ -221,6 +263,7 @@ export function EventDetail({
             <span class="muted">{t("event.noRecording")}</span>
           )
         ) : null}
+        {can("stream") && ev.recording ? <ExportAround camera={ev.camera_id} ts={ev.ts} /> : null}
       </p>
       {isAlert ? <AckBox event={ev} onAcked={(by, at) => onAcked?.(ev.id, by, at)} /> : null}
     </article>

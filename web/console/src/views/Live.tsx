@@ -25,7 +25,29 @@ function gathered(pc: RTCPeerConnection): Promise<void> {
   });
 }
 
-/** Live video of ``camera`` into ``video`` while ``playing``; returns its status text. */
+interface LiveInfo {
+  webrtc_url: string;
+  mediamtx: { whep_url: string; token: string } | null;
+}
+
+/** The built-in relay: the API answers the offer (bearer = the session). */
+function relay(url: string, sdp: string): Promise<RTCSessionDescriptionInit> {
+  return api<RTCSessionDescriptionInit>(url, { method: "POST", body: { type: "offer", sdp } });
+}
+
+/** MediaMTX's WHEP endpoint with the short camera token the API handed out (RFC 9725). */
+async function whep(m: { whep_url: string; token: string }, sdp: string): Promise<RTCSessionDescriptionInit> {
+  const r = await fetch(m.whep_url, {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${m.token}` },
+    body: sdp,
+  });
+  if (!r.ok) throw new ApiError(r.status, `WHEP ${r.status}`);
+  return { type: "answer", sdp: await r.text() };
+}
+
+/** Live video of ``camera`` into ``video`` while ``playing``: MediaMTX (WHEP) when the server
+ * has it, else the built-in relay; returns the connection state. */
 function useWebRtc(camera: number, playing: boolean, video: { current: HTMLVideoElement | null }) {
   const [status, setStatus] = useState<"idle" | "connecting" | "live" | "error">("idle");
   const [error, setError] = useState("");
@@ -56,12 +78,11 @@ function useWebRtc(camera: number, playing: boolean, video: { current: HTMLVideo
     };
     (async () => {
       try {
+        const how = await api<LiveInfo>(`/cameras/${camera}/live`);
         await pc.setLocalDescription(await pc.createOffer());
         await gathered(pc);
-        const answer = await api<RTCSessionDescriptionInit>(`/cameras/${camera}/webrtc`, {
-          method: "POST",
-          body: { type: "offer", sdp: pc.localDescription?.sdp ?? "" },
-        });
+        const offer = pc.localDescription?.sdp ?? "";
+        const answer = how.mediamtx ? await whep(how.mediamtx, offer) : await relay(how.webrtc_url, offer);
         if (!closed) await pc.setRemoteDescription(answer);
       } catch (err) {
         if (closed) return;
