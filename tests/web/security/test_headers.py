@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,8 +47,13 @@ def _common(r: httpx.Response, where: Any) -> None:
     assert csp.get("frame-ancestors") == ["'none'"], (where, csp)
 
 
+CONSOLE_ASSETS = Path(__file__).resolve().parents[3] / "web" / "static" / "console" / "assets"
+
+
 async def test_the_page_and_its_files_get_the_strict_policy(sapi: Api) -> None:
-    for path in ("/", "/static/operator.js", "/static/operator.css"):
+    assets = sorted(f"/static/console/assets/{p.name}" for p in CONSOLE_ASSETS.iterdir())
+    assert assets, "the console is not built: bash .ci/build-console"
+    for path in ("/", "/docs", *assets):
         r = await sapi.client.get(path)
         assert r.status_code == 200, path
         _common(r, path)
