@@ -5,7 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError } from "./api";
 import { fmtDateTime, t } from "./i18n";
 import { displayPlate } from "./plates";
-import { timezone } from "./state";
+import { cameras, timezone } from "./state";
 
 export function Spinner() {
   return (
@@ -124,4 +124,28 @@ export function lazyView<P extends object>(
 
 export function Forbidden() {
   return <p class="empty">{t("app.forbidden")}</p>;
+}
+
+/** A choice of the city's cameras (with an "any camera" first entry when ``any`` is given). */
+export function CameraSelect({
+  value,
+  onChange,
+  any,
+  testid,
+}: {
+  value: string;
+  onChange: (id: string) => void;
+  any?: string;
+  testid?: string;
+}) {
+  return (
+    <select value={value} onChange={(e) => onChange(e.currentTarget.value)} data-testid={testid}>
+      {any !== undefined ? <option value="">{any}</option> : null}
+      {cameras.value.map((c) => (
+        <option key={c.id} value={String(c.id)}>
+          {c.name}
+        </option>
+      ))}
+    </select>
+  );
 }

@@ -8,7 +8,7 @@ import { fmtTime, t, tn } from "../i18n";
 import { cameras, cityQuery, timezone } from "../state";
 import { dayBounds, localClock, localDate, zonedToUtc } from "../time";
 import type { Page, Recording } from "../types";
-import { ErrorText, Field, Spinner } from "../ui";
+import { CameraSelect, ErrorText, Field, Spinner } from "../ui";
 
 const DAY_MS = 24 * 3600 * 1000;
 const MAX_PAGES = 10;
@@ -197,13 +197,7 @@ export function Recordings() {
       <h1>{t("rec.title")}</h1>
       <div class="filters card">
         <Field label={t("rec.camera")}>
-          <select value={String(camera)} onChange={(e) => set("camera", e.currentTarget.value)} data-testid="rec-camera">
-            {cameras.value.map((c) => (
-              <option key={c.id} value={String(c.id)}>
-                {c.name}
-              </option>
-            ))}
-          </select>
+          <CameraSelect value={String(camera)} onChange={(id) => set("camera", id)} testid="rec-camera" />
         </Field>
         <Field label={t("rec.day")}>
           <input type="date" value={day} onInput={(e) => e.currentTarget.value && set("day", e.currentTarget.value)} />

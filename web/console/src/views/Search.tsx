@@ -8,10 +8,10 @@ import { api, download, type Query } from "../api";
 import { feed } from "../feed";
 import { fmtPercent, t, tDynamic, tn } from "../i18n";
 import { isPlateQuery, normalisePlate } from "../plates";
-import { cameraName, cameras, can, cityQuery, cityId, timezone } from "../state";
+import { cameraName, can, cityQuery, cityId, timezone } from "../state";
 import { localDateTime, zonedToUtc } from "../time";
 import type { EventRow, Page } from "../types";
-import { ErrorText, Field, Plate, Spinner, Time } from "../ui";
+import { CameraSelect, ErrorText, Field, Plate, Spinner, Time } from "../ui";
 import { rowOf } from "./Alerts";
 
 const TYPES = ["lpr.detected", "alert.triggered", "motion.incident", "camera.offline", "camera.stalled"];
@@ -175,14 +175,7 @@ export function Search() {
           </select>
         </Field>
         <Field label={t("search.camera")}>
-          <select value={form.camera} onChange={(e) => setForm({ ...form, camera: e.currentTarget.value })}>
-            <option value="">{t("search.anyCamera")}</option>
-            {cameras.value.map((c) => (
-              <option key={c.id} value={String(c.id)}>
-                {c.name}
-              </option>
-            ))}
-          </select>
+          <CameraSelect value={form.camera} onChange={(id) => setForm({ ...form, camera: id })} any={t("search.anyCamera")} />
         </Field>
         <Field label={t("search.since")}>
           <input
