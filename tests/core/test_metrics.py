@@ -70,3 +70,14 @@ def test_serve_empties_the_multiprocess_dir_before_workers_start(
     assert os.environ[MULTIPROC_ENV] == str(default)
     assert default.is_dir()
     assert not list(default.iterdir())
+
+
+def test_serve_gauges_sum_over_workers_without_a_pid_label() -> None:
+    """With several uvicorn workers a gauge in mode ``all`` would gain a ``pid`` label per
+    worker (and keep dead workers' values): serve's gauges must say how to combine workers."""
+    from prometheus_client import Gauge
+
+    by_name = {m.name: m for m in metrics.catalogue()}
+    for value in vars(metrics).values():
+        if isinstance(value, Gauge) and by_name[value._name].command in {"serve", "every command"}:
+            assert value._multiprocess_mode in {"livesum", "liveall", "max", "livemax"}, value._name
