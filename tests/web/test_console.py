@@ -250,6 +250,17 @@ def test_hotlist_controls_follow_permissions(console: Console, clean: Browser) -
         console.base + "/hotlists", headers={"Authorization": f"Bearer {token}"}
     ).json()["items"]
     assert any(i["pattern"] == "GTV1234" and i["reason"] == "placa clonada" for i in items)
+    # administration: a refused stream URL is shown at its field, not as a bare error
+    admin.goto(f"{console.base}/#/admin?tab=cameras")
+    admin.click("[data-testid=camera-new]")
+    form = admin.locator("[data-testid=camera-form]")
+    form.locator("input").first.fill("Portão norte")
+    admin.fill("[data-testid=camera-url]", "rtsp://169.254.169.254/stream")
+    form.locator("button[type=submit]").click()
+    error = form.locator(".field.invalid .field-error")
+    error.wait_for()
+    assert "169.254.169.254" in error.inner_text()
+    clean.problems = [p for p in clean.problems if "422" not in p]  # the refused request itself
 
 
 def test_docs_viewer_and_screenshots(console: Console, clean: Browser) -> None:
