@@ -66,10 +66,15 @@ def _read(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from gtvision.operators.lpr.augment import parse_augmentations
     from gtvision.operators.lpr.evaluation import evaluate, load_truths
 
     directory = Path(args.dir)
     try:
+        kinds = parse_augmentations(args.augment) if args.augment is not None else ()
+        if args.folds < 1:
+            msg = f"--folds must be at least 1, got {args.folds}"
+            raise ValueError(msg)
         truths = load_truths(directory) if directory.is_dir() else []
     except ValueError as err:
         print(f"gtvision: {err}", file=sys.stderr)
@@ -80,13 +85,15 @@ def _eval(args: argparse.Namespace) -> int:
     reader = _reader(args)
     if reader is None:
         return 1
-    with tqdm(total=len(truths), unit="img", file=sys.stderr) as bar:
+    with tqdm(total=len(truths) * (1 + len(kinds)), unit="img", file=sys.stderr) as bar:
 
         def tick(_: object) -> None:
             bar.update()
 
         try:
-            report = evaluate(reader, truths, progress=tick)
+            report = evaluate(
+                reader, truths, tick, folds=args.folds, augmentations=kinds, seed=args.seed
+            )
         except ValueError as err:
             bar.close()
             print(f"gtvision: {err}", file=sys.stderr)
@@ -113,5 +120,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     read.set_defaults(func=_read)
     ev = cmds.add_parser("eval", help="accuracy on an OpenALPR-format benchmark directory")
     ev.add_argument("dir", metavar="DIR")
+    ev.add_argument(
+        "--folds", type=int, default=3, help="images go to fold (index mod K); default 3"
+    )
+    ev.add_argument(
+        "--augment",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="KINDS",
+        help="also read seeded degraded copies: 'all' (default) or a comma list of "
+        "scale, blur, jpeg, lowlight, rotate, perspective",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="seed of the augmented copies")
     _common(ev)
     ev.set_defaults(func=_eval)

@@ -84,16 +84,20 @@ def test_lpr_eval_on_a_small_benchmark(env: dict[str, str], tmp_path: Path) -> N
         fields = truth.rstrip("\n").split("\t")
         fields[5] = fields[5].replace("HPM9362", "HPN9362")
         (tmp_path / f"{name}.txt").write_text("\t".join(fields) + "\n")
-    proc = _run(env, "eval", str(tmp_path))
+    proc = _run(env, "eval", str(tmp_path), "--folds", "2", "--augment", "jpeg")
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert "images: 2" in out
-    assert "exact: 50.0% (1/2)" in out
-    assert "detection recall @IoU>=0.5: 100.0%" in out
-    assert "N→M ×1" in out
-    assert "wrong: HPM9362.jpg: HPN9362 read HPM9362" in out
+    assert "images: 2, folds: 2" in out
+    table = {line.split()[0]: line.split() for line in out.splitlines()[2:5]}
+    # set, exact, (hits/n), fold1, fold2, mean, worst, recall: HPM9362 (wrong label) is fold 1
+    assert table["original"][1:] == ["50.0%", "(1/2)", "0.0%", "100.0%", "50.0%", "0.0%", "100.0%"]
+    assert table["jpeg"][2] == "(1/2)"
+    assert table["augmented"][2] == "(1/2)"
+    assert "confusions (original): N→M ×1" in out
+    assert "wrong: original: HPM9362.jpg: HPN9362 read HPM9362" in out
+    assert "wrong: jpeg: HPM9362.jpg: HPN9362 read HPM9362 [quality=" in out
     assert "ms/image:" in out
-    assert "2/2" in proc.stderr  # the progress bar
+    assert "4/4" in proc.stderr  # the progress bar counts the copies
 
 
 def test_lpr_eval_bad_benchmarks_are_one_line(env: dict[str, str], tmp_path: Path) -> None:
@@ -113,6 +117,16 @@ def test_lpr_eval_bad_benchmarks_are_one_line(env: dict[str, str], tmp_path: Pat
     assert last.startswith("gtvision: ")
     assert "expected numbers in 'file x y w h PLATE'" in last
     assert "Traceback" not in proc.stderr
+
+
+def test_lpr_eval_bad_options_are_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    for args, expected in (
+        (["--augment", "fog"], "unknown augmentation(s) ['fog']"),
+        (["--folds", "0"], "--folds must be at least 1, got 0"),
+    ):
+        proc = _run(env, "eval", str(tmp_path), *args)
+        assert proc.returncode == 1
+        assert expected in proc.stderr.strip().splitlines()[-1]
 
 
 def test_lpr_eval_empty_dir(env: dict[str, str], tmp_path: Path) -> None:
