@@ -240,6 +240,10 @@ class HotlistMatch(BaseModel):
     distance: float = 0.0
     priority: int = 0
     reason: str = ""
+    #: Brazilian form of the plate as read: ``old`` (LLL9999), ``mercosul`` (LLL9L99) or null
+    plate_form: Literal["old", "mercosul"] | None = None
+    #: the entry matched the read plate's other form (old ↔ Mercosul, one vehicle)
+    equivalent: bool = False
 
 
 class Alert(EventBase):

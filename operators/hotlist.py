@@ -8,7 +8,10 @@ Entry kinds (``hotlists.kind``):
   ``max_distance`` (a confusable substitution like ``O``/``0`` or ``8``/``B`` costs 0.5, any other
   edit 1), so an OCR-confused read still matches.
 
-Patterns and plates are compared upper-case without spaces or dashes. An entry whose
+Patterns and plates are compared upper-case without spaces or dashes. A Brazilian plate also
+matches through its other form (:mod:`gtvision.operators.lpr.equivalence`: old ``ABC1234`` is
+Mercosul ``ABC1C34``): an entry for either form alerts on a read of either, and the alert's
+match says which form was read and whether the entry matched through the other one. An entry whose
 ``expires_at`` is not after the current wall-clock time never matches.
 
 **One alert per pass**: when several entries match, the highest ``priority`` wins (then exact
@@ -42,6 +45,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from gtvision.events import Alert, HotlistMatch, PlatePass, UtcDatetime
+from gtvision.operators.lpr.equivalence import plate_identity
 from gtvision.operators.lpr.ocrdist import levenshtein_bound, ocr_distance
 from gtvision.operators.passes import Clock, utcnow
 from gtvision.operators.refresh import Reloading
@@ -129,8 +133,29 @@ class HotlistMatcher:
         return self.size
 
     def matches(self, plate: str, now: datetime) -> list[tuple[HotlistEntry, float]]:
-        """Every live entry matching ``plate``, with its distance (0 for exact/wildcard)."""
-        text = normalise_plate(plate)
+        """Every live entry matching ``plate`` or its other form, with its distance.
+
+        The distance is 0 for exact/wildcard matches; an entry matching both forms is listed
+        once, with the smaller distance (the read form first on a tie).
+        """
+        best: dict[int, tuple[HotlistEntry, float]] = {}
+        for form in plate_identity(normalise_plate(plate)).forms:
+            for e, d in self._matches(form, now):
+                if e.id not in best or d < best[e.id][1]:
+                    best[e.id] = (e, d)
+        return list(best.values())
+
+    def matched_form(self, plate: str, entry: HotlistEntry) -> str:
+        """Which form of ``plate`` ``entry`` matches best (the read text on a tie)."""
+        forms = plate_identity(normalise_plate(plate)).forms
+        far = float("inf")
+        scored = [
+            (min((d for e, d in self._matches(f, None) if e.id == entry.id), default=far), i)
+            for i, f in enumerate(forms)
+        ]
+        return forms[min(scored)[1]]
+
+    def _matches(self, text: str, now: datetime | None) -> list[tuple[HotlistEntry, float]]:
         if not text:
             return []
         found: list[tuple[HotlistEntry, float]] = [(e, 0.0) for e in self.exact.get(text, ())]
@@ -150,7 +175,7 @@ class HotlistMatcher:
                 dist = ocr_distance(text, e.pattern)
                 if dist <= e.max_distance:
                     found.append((e, dist))
-        return [(e, d) for e, d in found if not e.expired(now)]
+        return [(e, d) for e, d in found if now is None or not e.expired(now)]
 
     def best(self, plate: str, now: datetime) -> tuple[HotlistEntry, float] | None:
         """The winning match: highest priority, then exact > wildcard > fuzzy, distance, id."""
@@ -240,6 +265,8 @@ def alert_for(p: PlatePass, matcher: HotlistMatcher, now: datetime) -> Alert | N
     if hit is None:
         return None
     entry, dist = hit
+    ident = plate_identity(p.plate)
+    matched = matcher.matched_form(p.plate, entry)
     crop_key = p.crop_key
     if crop_key is None and p.crop_jpeg:
         from gtvision.sinks.objects import object_key
@@ -258,6 +285,8 @@ def alert_for(p: PlatePass, matcher: HotlistMatcher, now: datetime) -> Alert | N
             distance=dist,
             priority=entry.priority,
             reason=entry.reason,
+            plate_form=ident.form,
+            equivalent=matched != ident.text,
         ),
         crop_key=crop_key,
     )

@@ -89,6 +89,27 @@ def test_fuzzy_accepts_ocr_confusions_not_other_edits(matcher: HotlistMatcher) -
     assert ids(matcher, "OPQ0KK3") == []  # 2.0
 
 
+def test_old_and_mercosul_forms_are_one_vehicle(matcher: HotlistMatcher) -> None:
+    # entry 1 is Mercosul ABC1D23: its old form ABC1323 (D is the 4th letter: 3) matches too
+    assert ids(matcher, "ABC1323") == [1]
+    assert ids(matcher, "abc-1323") == [1]
+    assert ids(matcher, "ABC1423") == []  # another vehicle
+    # entry 4 is the old OPQ0123 (fuzzy): its Mercosul form reads at distance 0
+    assert matcher.matches("OPQ0B23", NOW) == [(ENTRIES[3], 0.0)]
+    # wildcards see both forms: ?BC9K88 has no old form (K is after J), XYZ* matches either
+    assert ids(matcher, "XYZ1A23") == [2]
+    alert = alert_for(plate_pass("ABC1323"), matcher, NOW)
+    assert alert is not None
+    assert alert.match.entry_id == 1
+    assert alert.match.plate_form == "old"
+    assert alert.match.equivalent
+    direct = alert_for(plate_pass("ABC1D23"), matcher, NOW)
+    assert direct is not None
+    assert direct.match.plate_form == "mercosul"
+    assert not direct.match.equivalent
+    assert direct.id != alert.id  # another pass, another alert
+
+
 def test_expired_entry_never_matches(matcher: HotlistMatcher) -> None:
     assert ids(matcher, "EXP1234") == []
     assert ids(matcher, "FUT1234") == [6]
