@@ -49,6 +49,8 @@ export interface Match {
   distance?: number;
   priority?: number;
   reason?: string;
+  plate_form?: "old" | "mercosul" | null;
+  equivalent?: boolean;
 }
 
 /** The event JSON (what the flows wrote; also the SSE ``data``). */

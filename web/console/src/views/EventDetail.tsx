@@ -224,6 +224,7 @@ export function EventDetail({
             <dd>
               <Plate plate={ev.match.pattern} /> ({tDynamic(`hot.kind.${ev.match.kind}`, ev.match.kind)})
             </dd>
+            {ev.match.equivalent ? <dd class="muted wide">{t("event.equivalent")}</dd> : null}
             {ev.match.reason ? (
               <>
                 <dt>{t("event.reason")}</dt>
