@@ -2,9 +2,9 @@
 
 A Redis Cluster spreads keys over 16384 hash slots and refuses a multi-key command, a
 ``MULTI``/``EXEC`` block or a Lua script whose keys fall in different slots. Only the part of a
-key between the first ``{`` and the next ``}`` (its *hash tag*) decides the slot, so every key
-gtvision writes is built by :func:`rkey` as ``<prefix>{<tag>}:<part>:<part>…``, and keys used
-together share a tag:
+key between the first ``{`` and the next ``}`` (its *hash tag*) decides the slot, so keys that
+are used together are built as ``<prefix>{<tag>}:<part>:<part>…`` (:func:`rkey`) with a shared
+tag:
 
 * a city's live feed (stream + per-event dedupe ids) and its cached lists: ``c<city id>``
   (:func:`city_tag`); so the feed's publish script runs on one node and a city's data lives on

@@ -127,7 +127,7 @@ def _item(stream_id: str, fields: dict[str, str]) -> FeedItem:
 class RedisFeed:
     """Feed on Redis Streams: synchronous publish (flow thread), asynchronous read (web loop).
 
-    ``cluster``: ``url`` names one node of a Redis Cluster.
+    ``cluster``: ``url`` names seed nodes of a Redis Cluster (``gtvision.redis_keys``).
     """
 
     def __init__(

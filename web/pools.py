@@ -3,7 +3,7 @@
 * ``pool`` (``GTV_DATABASE_URL``): every write, and every read that must see the latest write
   (cached lists, reads right after a change, auth). At most ``GTV_DB_POOL_SIZE`` connections;
   a request waits at most ``POOL_WAIT_S`` for one, then gets 503 (``pool_exhausted``).
-* ``read_pool`` (``GTV_DATABASE_READ_URL``): read-heavy queries that tolerate replication lag
+* the replica pool (``GTV_DATABASE_READ_URL``): read-heavy queries that tolerate replication lag
   (event search and CSV export, audit and recordings lists), via ``AppState.read_only``. At most
   ``GTV_DB_POOL_SIZE`` connections to the replica. It opens in the background, so a replica that
   is down at start does not stop the web; while it cannot serve, :class:`ReadRouter` runs the
