@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from gtvision.config import Settings
+from gtvision.sinks.retention import plate_ref
 from gtvision.web.app import create_app
 from gtvision.web.auth import Role
 from gtvision.web.clientip import TrustedProxies, limit_key
@@ -45,10 +46,10 @@ def _client(app: Any, peer: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://t")
 
 
-def _audit_ips(dsn: str, username: str) -> list[str]:
+def _audit_ips(dsn: str, target: str) -> list[str]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            "SELECT ip FROM audit_log WHERE username = %s ORDER BY id", (username,)
+            "SELECT ip FROM audit_log WHERE target = %s ORDER BY id", (target,)
         ).fetchall()
     return [r[0] for r in rows]
 
@@ -69,20 +70,23 @@ FORWARDED_CASES: list[tuple[dict[str, str], str, str]] = [
 async def test_forwarded_headers_are_believed_only_from_trusted_proxies(
     web_backend: Any, trusted: bool
 ) -> None:
+    """Each case is an audited plate search (its row keeps the client address)."""
     kw = {"trusted_proxies": ["127.0.0.1/32"]} if trusted else {}
-    settings, feed, store, _writer, _world = web_backend
-    s = settings_with(web_backend, **kw)
-
-    names = []
-    async with serve(create_app(s, feed=feed, store=store)) as base, httpx.AsyncClient() as c:
+    settings, feed, store, _writer, world = web_backend
+    app = create_app(settings_with(web_backend, **kw), feed=feed, store=store)
+    targets = []
+    async with serve(app) as base, httpx.AsyncClient() as c:
+        token = app.state.gtv.tokens.issue(world.users[("a", Role.VIEWER)])[0]
         for headers, _, _ in FORWARDED_CASES:
-            name = f"spoof-{uuid.uuid4().hex[:8]}"
-            names.append(name)
-            r = await c.post(
-                f"{base}/auth/login", json={"username": name, "password": "x"}, headers=headers
+            plate = "SPF" + uuid.uuid4().hex[:4].upper()
+            targets.append(f"plate:{plate_ref(app.state.gtv.audit_key, plate)}")
+            r = await c.get(
+                f"{base}/events",
+                params={"plate": plate},
+                headers={**headers, "Authorization": f"Bearer {token}"},
             )
-            assert r.status_code == 401, r.text
-    seen = [_audit_ips(settings.database_url, n) for n in names]
+            assert r.status_code == 200, r.text
+    seen = [_audit_ips(settings.database_url, t) for t in targets]
     want = [[case[2] if trusted else case[1]] for case in FORWARDED_CASES]
     assert seen == want
 
