@@ -32,9 +32,7 @@ from gtvision.operators.lpr.reader import (
     blank,
     cut,
     encode_crop,
-    format_prior,
     load_image,
-    mercosul_band,
 )
 
 __all__ = [
@@ -47,9 +45,7 @@ __all__ = [
     "blank",
     "cut",
     "encode_crop",
-    "format_prior",
     "load_image",
-    "mercosul_band",
     "read_plates",
     "to_events",
 ]

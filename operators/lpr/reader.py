@@ -9,7 +9,8 @@ frame into :class:`PlateReading` values:
    stretched horizontally so the recogniser gives every character enough CTC steps, one with
    local contrast equalised) and each variant is recognised;
 3. the per-step probabilities are aligned to every plate format (:mod:`gtvision.operators.lpr.ctc`),
-   with a prior from the plate's colour (a blue band on top means Mercosul), and the variants
+   weighted by the plate's style measured from its pixels (:mod:`.style`: a blue band on top
+   means Mercosul, a grey plate in a colour picture means old), and the variants
    vote (:func:`gtvision.operators.lpr.plates.vote`);
 4. an ``O`` at a letter position becomes ``Q`` when the glyph's counter shows a tail
    (:mod:`gtvision.operators.lpr.glyphs`): the recogniser misses some plate ``Q`` tails.
@@ -29,10 +30,17 @@ from numpy.typing import NDArray
 from gtvision.config import Settings
 from gtvision.events import Box, PlateCandidate
 from gtvision.models.ocr import OCR_NAME, PlateOCR
+from gtvision.models.ortdet import OrtPlateDetector
 from gtvision.models.yolo import PlateBox, PlateDetector
 from gtvision.operators.lpr.ctc import Decoded, Projection, decode
 from gtvision.operators.lpr.glyphs import PlateGlyphs
 from gtvision.operators.lpr.plates import BRAZIL, PlateFormat, parse_formats, vote
+from gtvision.operators.lpr.style import (
+    MERCOSUL_IF_OLD,
+    OLD_IF_MERCOSUL,
+    format_weight,
+    plate_style,
+)
 
 Image = NDArray[np.uint8]
 
@@ -71,6 +79,18 @@ class ReaderConfig:
     #: grey-level standard deviation under which a frame is blank (black, covered lens): no
     #: plate can be read there, so the detector is not run
     min_contrast: float = 2.0
+    #: weight of Mercosul candidates when the plate's style is old, and of old candidates when
+    #: it has a blue band (docs/lpr.md, cross-validated)
+    mercosul_if_old: float = MERCOSUL_IF_OLD
+    old_if_mercosul: float = OLD_IF_MERCOSUL
+    #: read ``O`` as ``Q`` where the glyph's counter shows a tail (docs/lpr.md: kept, it won
+    #: under the evaluation protocol)
+    q_tail: bool = True
+    #: stop after the first crop variant when its best read is at least this confident
+    #: (above 1: always read every variant)
+    confident: float = 1.1
+    #: intra-op threads of the detector and recogniser sessions (0: the runtime's default)
+    threads: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReaderConfig:
@@ -127,33 +147,14 @@ def blank(frame: Image, min_contrast: float) -> bool:
     return float(frame[::2, ::2].std()) < min_contrast
 
 
-def mercosul_band(frame: Image, box: Box) -> bool:
-    """``True`` when the top of the plate is a saturated blue band (Mercosul plates)."""
-    x1, y1 = max(0, int(box.x1)), max(0, int(box.y1))
-    x2 = min(frame.shape[1], int(box.x2))
-    y2 = min(frame.shape[0], int(box.y1 + 0.25 * (box.y2 - box.y1)) + 1)
-    band = frame[y1:y2, x1:x2]
-    if band.size == 0:
-        return False
-    hsv = cv2.cvtColor(band, cv2.COLOR_BGR2HSV)
-    blue = (hsv[..., 0] >= 95) & (hsv[..., 0] <= 130) & (hsv[..., 1] > 90) & (hsv[..., 2] > 50)
-    return float(blue.mean()) > 0.3
-
-
-def format_prior(fmt: PlateFormat, *, blue_band: bool) -> float:
-    """Weight of a Brazilian format given the plate colour (1 for other countries)."""
-    if fmt.name == "br-mercosul":
-        return 1.0 if blue_band else 0.85
-    if fmt.name == "br-old":
-        return 0.6 if blue_band else 1.0
-    return 1.0
-
-
 class PlateReader:
     """Detector + OCR + plate rules. Expensive to build: one per worker."""
 
     def __init__(
-        self, detector: PlateDetector, ocr: PlateOCR, config: ReaderConfig | None = None
+        self,
+        detector: PlateDetector | OrtPlateDetector,
+        ocr: PlateOCR,
+        config: ReaderConfig | None = None,
     ) -> None:
         self.detector = detector
         self.ocr = ocr
@@ -172,10 +173,16 @@ class PlateReader:
     ) -> PlateReader:
         """Build from the model cache (raises ``ModelMissingError`` if not pulled)."""
         cfg = config or ReaderConfig()
-        det = PlateDetector(
-            models_dir, backend=backend, device=device, conf=cfg.detector_conf, imgsz=cfg.imgsz
-        )
-        return cls(det, PlateOCR(device=device), cfg)
+        det: PlateDetector | OrtPlateDetector
+        if backend == "ort":
+            det = OrtPlateDetector(
+                models_dir, conf=cfg.detector_conf, imgsz=cfg.imgsz, threads=cfg.threads
+            )
+        else:
+            det = PlateDetector(
+                models_dir, backend=backend, device=device, conf=cfg.detector_conf, imgsz=cfg.imgsz
+            )
+        return cls(det, PlateOCR(device=device, threads=cfg.threads), cfg)
 
     def detect(self, frame: Image, *, retry: bool = True) -> list[PlateBox]:
         """Plate boxes, retrying at a larger input size (if ``retry``) when the first finds none."""
@@ -186,25 +193,32 @@ class PlateReader:
 
     def recognise(self, frame: Image, box: Box) -> list[PlateCandidate]:
         """Voted top-3 candidates for one plate box (empty when nothing fits a format)."""
-        crops = [cut(frame, box, v) for v in self.config.variants]
-        blue = mercosul_band(frame, box)
+        style = plate_style(frame, box).kind
         per_crop: list[list[PlateCandidate]] = []
         aligned: dict[str, Decoded] = {}  # first alignment per format: where each character is
-        for probs in self.ocr.probs(crops):
+        for variant in self.config.variants:
+            if per_crop and per_crop[0] and per_crop[0][0].confidence >= self.config.confident:
+                break  # the first crop's read is confident: the other variants add nothing
+            (probs,) = self.ocr.probs([cut(frame, box, variant)])
             pooled: list[PlateCandidate] = []
             for fmt in self.config.formats:
                 got = decode(probs, self._projection, fmt)
                 if got is None:
                     continue
                 aligned.setdefault(fmt.name, got)
-                w = format_prior(fmt, blue_band=blue)
+                w = format_weight(
+                    fmt.name,
+                    style,
+                    mercosul_if_old=self.config.mercosul_if_old,
+                    old_if_mercosul=self.config.old_if_mercosul,
+                )
                 pooled += [
                     c.model_copy(update={"confidence": c.confidence * w}) for c in got.candidates
                 ]
             pooled.sort(key=lambda c: -c.confidence)
             per_crop.append(pooled[:3])
         voted: list[PlateCandidate] = vote(per_crop)
-        return self._q_tails(frame, box, voted, aligned)
+        return self._q_tails(frame, box, voted, aligned) if self.config.q_tail else voted
 
     def _q_tails(
         self,

@@ -142,20 +142,6 @@ def test_read_plates_step_in_a_flow(models_dir: Path) -> None:
         assert parse_event(r.to_json()) == r
 
 
-def test_mercosul_band_and_format_prior() -> None:
-    from gtvision.events import Box
-    from gtvision.operators.lpr import format_prior, mercosul_band
-    from gtvision.operators.lpr.plates import BR_MERCOSUL, BR_OLD
-
-    plate = np.full((60, 180, 3), 235, dtype=np.uint8)
-    box = Box(x1=0, y1=0, x2=180, y2=60)
-    assert not mercosul_band(plate, box)
-    plate[:12] = (160, 60, 20)  # BGR: the blue band on top of a Mercosul plate
-    assert mercosul_band(plate, box)
-    assert format_prior(BR_MERCOSUL, blue_band=True) > format_prior(BR_OLD, blue_band=True)
-    assert format_prior(BR_OLD, blue_band=False) > format_prior(BR_MERCOSUL, blue_band=False)
-
-
 def test_reader_config_from_settings() -> None:
     from gtvision.config import Settings
     from gtvision.operators.lpr import ReaderConfig
