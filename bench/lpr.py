@@ -58,7 +58,7 @@ DATA = next(
 )
 Image = NDArray[np.uint8]
 #: the configuration the LPR flow runs (docs/lpr.md, "Speed")
-FAST = ReaderConfig(confident=0.9)
+FAST = ReaderConfig()
 
 
 def uptime() -> str:

@@ -36,12 +36,19 @@ from gtvision.operators.lpr.reader import PlateReader, ReaderConfig, load_image
 from tests.conftest import DEV_DATA
 
 CONFIGS: dict[str, ReaderConfig] = {
-    "plain": ReaderConfig(q_tail=False, mercosul_if_old=1.0, old_if_mercosul=1.0),
-    "qtail": ReaderConfig(q_tail=True, mercosul_if_old=1.0, old_if_mercosul=1.0),
-    "qtail+old0.5": ReaderConfig(q_tail=True, mercosul_if_old=0.5, old_if_mercosul=1.0),
-    "qtail+old0.3": ReaderConfig(q_tail=True, mercosul_if_old=0.3, old_if_mercosul=1.0),
-    "qtail+both0.5": ReaderConfig(q_tail=True, mercosul_if_old=0.5, old_if_mercosul=0.5),
-    "old0.5": ReaderConfig(q_tail=False, mercosul_if_old=0.5, old_if_mercosul=1.0),
+    "plain": ReaderConfig(confident=1.1, q_tail=False, mercosul_if_old=1.0, old_if_mercosul=1.0),
+    "qtail": ReaderConfig(confident=1.1, q_tail=True, mercosul_if_old=1.0, old_if_mercosul=1.0),
+    "qtail+old0.5": ReaderConfig(
+        confident=1.1, q_tail=True, mercosul_if_old=0.5, old_if_mercosul=1.0
+    ),
+    "qtail+old0.3": ReaderConfig(
+        confident=1.1, q_tail=True, mercosul_if_old=0.3, old_if_mercosul=1.0
+    ),
+    "qtail+both0.5": ReaderConfig(
+        confident=1.1, q_tail=True, mercosul_if_old=0.5, old_if_mercosul=0.5
+    ),
+    "old0.5": ReaderConfig(confident=1.1, q_tail=False, mercosul_if_old=0.5, old_if_mercosul=1.0),
+    "default (first crop if >= 0.9)": ReaderConfig(),
 }
 
 

@@ -106,7 +106,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", default="", help="override GTV_MODEL_DIR")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="", help="override GTV_DEVICE")
     parser.add_argument(
-        "--backend", choices=["pt", "onnx", "ort"], default="pt", help="detector weights to run"
+        "--backend",
+        choices=["auto", "pt", "onnx", "ort"],
+        default="auto",
+        help="detector runtime (auto: ONNX Runtime when the model is exported)",
     )
 
 

@@ -123,7 +123,7 @@ def read_plates(
     models_dir: Path,
     *,
     device: str = "cpu",
-    backend: str = "pt",
+    backend: str = "auto",
     config: ReaderConfig | None = None,
     reader: PlateReader | None = None,
 ) -> Stream[PlateRead]:

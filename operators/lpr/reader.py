@@ -31,6 +31,7 @@ from gtvision.config import Settings
 from gtvision.events import Box, PlateCandidate
 from gtvision.models.ocr import OCR_NAME, PlateOCR
 from gtvision.models.ortdet import OrtPlateDetector
+from gtvision.models.store import onnx_path
 from gtvision.models.yolo import PlateBox, PlateDetector
 from gtvision.operators.lpr.ctc import Decoded, Projection, decode
 from gtvision.operators.lpr.glyphs import PlateGlyphs
@@ -38,9 +39,11 @@ from gtvision.operators.lpr.plates import BRAZIL, PlateFormat, parse_formats, vo
 from gtvision.operators.lpr.style import (
     MERCOSUL_IF_OLD,
     OLD_IF_MERCOSUL,
+    StyleKind,
     format_weight,
     plate_style,
 )
+from gtvision.operators.lpr.tworow import read_rows, row_crops, two_rows
 
 Image = NDArray[np.uint8]
 
@@ -88,7 +91,7 @@ class ReaderConfig:
     q_tail: bool = True
     #: stop after the first crop variant when its best read is at least this confident
     #: (above 1: always read every variant)
-    confident: float = 1.1
+    confident: float = 0.9
     #: intra-op threads of the detector and recogniser sessions (0: the runtime's default)
     threads: int = 0
 
@@ -168,11 +171,17 @@ class PlateReader:
         models_dir: Path,
         *,
         device: str = "cpu",
-        backend: str = "pt",
+        backend: str = "auto",
         config: ReaderConfig | None = None,
     ) -> PlateReader:
-        """Build from the model cache (raises ``ModelMissingError`` if not pulled)."""
+        """Build from the model cache (raises ``ModelMissingError`` if not pulled).
+
+        ``backend``: ``ort`` (ONNX Runtime, no PyTorch), ``pt`` or ``onnx`` (through
+        Ultralytics), or ``auto``: ``ort`` when the exported ONNX model is in the cache on CPU.
+        """
         cfg = config or ReaderConfig()
+        if backend == "auto":
+            backend = "ort" if device == "cpu" and onnx_path(models_dir).is_file() else "pt"
         det: PlateDetector | OrtPlateDetector
         if backend == "ort":
             det = OrtPlateDetector(
@@ -194,6 +203,7 @@ class PlateReader:
     def recognise(self, frame: Image, box: Box) -> list[PlateCandidate]:
         """Voted top-3 candidates for one plate box (empty when nothing fits a format)."""
         style = plate_style(frame, box).kind
+        stacked = self._two_rows(frame, box, style) if two_rows(box) else []
         per_crop: list[list[PlateCandidate]] = []
         aligned: dict[str, Decoded] = {}  # first alignment per format: where each character is
         for variant in self.config.variants:
@@ -206,19 +216,35 @@ class PlateReader:
                 if got is None:
                     continue
                 aligned.setdefault(fmt.name, got)
-                w = format_weight(
-                    fmt.name,
-                    style,
-                    mercosul_if_old=self.config.mercosul_if_old,
-                    old_if_mercosul=self.config.old_if_mercosul,
-                )
+                w = self._weight(fmt.name, style)
                 pooled += [
                     c.model_copy(update={"confidence": c.confidence * w}) for c in got.candidates
                 ]
             pooled.sort(key=lambda c: -c.confidence)
             per_crop.append(pooled[:3])
         voted: list[PlateCandidate] = vote(per_crop)
-        return self._q_tails(frame, box, voted, aligned) if self.config.q_tail else voted
+        if self.config.q_tail:
+            voted = self._q_tails(frame, box, voted, aligned)
+        if stacked and (not voted or stacked[0].confidence > voted[0].confidence):
+            return stacked  # a two-row (motorcycle) plate read better by rows
+        return voted
+
+    def _weight(self, fmt_name: str, style: StyleKind) -> float:
+        return format_weight(
+            fmt_name,
+            style,
+            mercosul_if_old=self.config.mercosul_if_old,
+            old_if_mercosul=self.config.old_if_mercosul,
+        )
+
+    def _two_rows(self, frame: Image, box: Box, style: StyleKind) -> list[PlateCandidate]:
+        """Candidates of a two-row (motorcycle) plate (:mod:`.tworow`)."""
+        rows = row_crops(frame, box)
+        if rows is None:
+            return []
+        top, bottom = self.ocr.probs(list(rows))
+        weights = {f.name: self._weight(f.name, style) for f in self.config.formats}
+        return read_rows(top, bottom, self._projection, self.config.formats, weights)
 
     def _q_tails(
         self,

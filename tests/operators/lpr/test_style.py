@@ -1,4 +1,4 @@
-"""Plate style (Mercosul band vs old plate) on rendered plates across contrast/noise/angle classes."""
+"""Plate style (Mercosul band vs old plate) on rendered plates across contrast/noise/angles."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def test_style_never_contradicts_the_plate(style: Style) -> None:
 
 def test_monochrome_and_dark_pictures_say_nothing() -> None:
     s = scene(3, "old")
-    grey = cv2.cvtColor(cv2.cvtColor(s.image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    grey = np.asarray(
+        cv2.cvtColor(cv2.cvtColor(s.image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), dtype=np.uint8
+    )
     assert plate_style(grey, s.box).kind == "unknown"  # infrared camera: no colour evidence
     dark = (s.image // 10).astype(np.uint8)
     assert plate_style(dark, s.box).kind == "unknown"
