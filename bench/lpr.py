@@ -104,24 +104,27 @@ def timed(fn: Callable[[Image], str], frames: list[Image]) -> tuple[float, float
 
 def memory(kind: str, models_dir: Path) -> float:
     """Resident MB of a fresh process after loading one pipeline's models and reading once."""
+    load = (
+        "from rapidocr_onnxruntime import RapidOCR\n"
+        "from gtvision.models.yolo import load_yolo\n"
+        "m = load_yolo(md / 'fastanpr-best.pt'); m.predict(img, verbose=False)\n"
+        "RapidOCR()(img[:64, :256], use_det=False, use_cls=False)\n"
+        if kind == "stock"
+        else "from gtvision.operators.lpr import PlateReader\n"
+        "PlateReader.load(md, backend='ort').read(img)\n"
+    )
     code = (
         "import resource, sys, numpy as np\n"
         "from pathlib import Path\n"
-        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from lpr import Stock, FAST\n"
-        "from gtvision.operators.lpr import PlateReader\n"
         "img = np.full((720, 1280, 3), 90, np.uint8)\n"
         f"md = Path({str(models_dir)!r})\n"
-        f"if {kind!r} == 'stock':\n"
-        "    s = Stock(md); s.read(img, lean=True)\n"
-        "else:\n"
-        "    r = PlateReader.load(md, backend='ort', config=FAST); r.read(img)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        + load
+        + "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    return float(out.strip().splitlines()[-1])
+    return float(out.strip().splitlines()[-1].split()[-1])
 
 
 def flow_ratio(reader: PlateReader, frames: list[Image], models_dir: Path, rounds: int) -> float:
