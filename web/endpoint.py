@@ -115,9 +115,14 @@ async def authenticate(request: Request, state: AppState, spec: Spec) -> Princip
         if allowed is _STREAM and "not accepted here" in detail:
             detail = "only a stream token (POST /auth/stream-token) is accepted in ?token="
         raise ApiError(401, detail, headers=_UNAUTHORIZED) from None
-    if state.revocation is not None and not await state.revocation.valid(who.user_id, who.gen):
-        detail = "token revoked (logout everywhere, password or role change, user disabled)"
-        raise ApiError(401, detail + ": log in again", headers=_UNAUTHORIZED)
+    revocation = state.revocation
+    if revocation is not None:
+        good = revocation.known(who.user_id, who.gen)
+        if good is None:  # this process's memo is stale: one await for the lookup
+            good = await revocation.valid(who.user_id, who.gen)
+        if not good:
+            detail = "token revoked (logout everywhere, password or role change, user disabled)"
+            raise ApiError(401, detail + ": log in again", headers=_UNAUTHORIZED)
     return who
 
 

@@ -132,6 +132,13 @@ class Generations:
                 user_id, err, REDIS_TTL_S,
             )  # fmt: skip
 
+    def known(self, user_id: int, token_gen: int) -> bool | None:
+        """:meth:`valid` from this process's fresh memo without awaiting; ``None``: ask it."""
+        hit = self._memo.get(user_id)
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        return hit[1] != GONE and token_gen >= hit[1]
+
     async def valid(self, user_id: int, token_gen: int) -> bool:
         """Whether a token of ``user_id`` issued at ``token_gen`` is still good."""
         current = await self.current(user_id)
