@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gtvision.redis_keys import AsyncRedis
+from gtvision.redis_keys import AsyncRedis, rkey
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class Verdict:
 
 def base(prefix: str, kind: str, who: str) -> str:
     """The key base of one limited identity (``who``) of one limit (``kind``)."""
-    return f"{prefix}{{rl:{kind}:{who}}}"
+    return rkey(prefix, f"rl:{kind}:{who}")
 
 
 def _window(now: float | None, window_s: int) -> tuple[float, int, float]:

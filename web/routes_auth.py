@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision.redis_keys import rkey
 from gtvision.web import ratelimit
 from gtvision.web.auth import (
     ROLE_PERMS,
@@ -86,7 +87,7 @@ async def _limit_login(state: AppState, ip: str, username: str) -> None:
 
 
 def _known_key(prefix: str, user: str, who: str) -> str:
-    return f"{prefix}{{login-known:{user}}}:{who}"
+    return rkey(prefix, f"login-known:{user}", who)
 
 
 async def _login_result(state: AppState, ip: str, username: str, good: bool) -> None:
