@@ -67,7 +67,9 @@ async def _round(app: Any, scope: dict[str, Any], n: int) -> float:
     return (time.process_time() - t0) / n * 1e6
 
 
-async def run(dsn: str, requests: int, rounds: int) -> tuple[list[float], list[float]]:
+async def run(
+    dsn: str, data_dir: str, requests: int, rounds: int
+) -> tuple[list[float], list[float]]:
     who = seed(dsn, 20)
     settings = Settings.model_validate(
         {
@@ -77,7 +79,7 @@ async def run(dsn: str, requests: int, rounds: int) -> tuple[list[float], list[f
             "jwt_secret": SECRET,
             "jwt_ttl_s": 3600,
             "rate_limit_per_min": 0,
-            "data_dir": tempfile.mkdtemp(prefix="gtv-bench-rev-"),
+            "data_dir": data_dir,
         }
     )
     token = TokenIssuer(SECRET.encode(), 3600, 60).issue(who)[0]
@@ -109,8 +111,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7)
     a = ap.parse_args()
     load_before = os.getloadavg()[0]
-    with scratch_db() as dsn:
-        checked, unchecked = asyncio.run(run(dsn, a.requests, a.rounds))
+    with scratch_db() as dsn, tempfile.TemporaryDirectory(prefix="gtv-bench-rev-") as tmp:
+        checked, unchecked = asyncio.run(run(dsn, tmp, a.requests, a.rounds))
     load_after = os.getloadavg()[0]
     on, off = statistics.median(checked), statistics.median(unchecked)
     ratio = statistics.median(u / c for c, u in zip(checked, unchecked, strict=True))
