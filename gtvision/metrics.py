@@ -187,6 +187,11 @@ LIVE_CAMERAS = Gauge(
     "Cameras the built-in WebRTC relay reads (watched or lingering)",
     multiprocess_mode="livesum",
 )
+REVOKED_SESSIONS = Counter(
+    "gtvision_revoked_sessions_total",
+    "Open sessions ended because their token was revoked, by kind (sse, live)",
+    ["kind"],
+)
 MEDIAMTX_SYNC = Counter(
     "gtvision_mediamtx_sync_total",
     "MediaMTX path reconciliations by outcome (ok, failed)",
@@ -225,6 +230,7 @@ _COMMANDS = (
     ("gtvision_sse_", "serve"),
     ("gtvision_alert_ack_", "serve"),
     ("gtvision_live_", "serve"),
+    ("gtvision_revoked_", "serve"),
     ("gtvision_mediamtx_", "serve"),
     ("gtvision_exports_", "serve"),
     ("gtvision_retention_", "retention"),

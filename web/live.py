@@ -16,6 +16,10 @@ process are capped (``GTV_WEBRTC_MAX_PEERS``).
 For many viewers per camera across processes, MediaMTX can serve the video instead
 (``GET /cameras/{id}/live`` hands out its WHEP/LL-HLS URLs with a token); this relay keeps
 working without it.
+
+A session belongs to the viewer whose token opened it: it is cut (the peer connection closed)
+within :data:`~gtvision.web.revocation.STREAM_CHECK_S` of that token's revocation (user
+disabled, role or password changed, logout-all, user deleted), like an open event stream.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ from aiortc.rtcpeerconnection import find_common_codecs
 
 from gtvision import metrics
 from gtvision.sources.streamurl import UnsafeUrl
+from gtvision.web.auth import Principal
 from gtvision.web.livedecode import DecodedTrack
 from gtvision.web.livefeed import CameraFeed, PacketTrack, describe
+from gtvision.web.revocation import Generations, until_revoked
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +100,9 @@ class LiveRelay:
     ``local_sources`` maps camera ids to local video files read instead of their stream URL
     (looped in real time): ``gtvision demo`` makes its sample camera watchable with it. It comes
     only from the code that builds the app, never from the database.
+
+    ``revocation`` (the app's token generations) lets :meth:`answer` tie a session to its
+    viewer: the session ends when the viewer's token is revoked.
     """
 
     def __init__(
@@ -104,14 +113,17 @@ class LiveRelay:
         local_sources: Mapping[int, Path] | None = None,
         linger_s: float = 15.0,
         allow: Sequence[str] | None = None,
+        revocation: Generations | None = None,
     ) -> None:
         self.allow = allow
+        self.revocation = revocation
         self.max_peers = max_peers
         self.linger_s = linger_s
         self.ice_servers = list(ice_servers or [])
         self.local_sources = dict(local_sources or {})
         self._cameras: dict[int, _Camera] = {}
         self._opening: dict[int, asyncio.Future[_Camera]] = {}
+        self._watches: dict[Any, asyncio.Future[None]] = {}  # connection -> revocation watch
 
     @property
     def peers(self) -> int:
@@ -162,8 +174,14 @@ class LiveRelay:
             pending.add_done_callback(lambda _: self._opening.pop(camera_id, None))
         return await asyncio.shield(pending)
 
-    async def answer(self, camera_id: int, url: str, offer_sdp: str) -> str:
-        """SDP answer sending ``camera_id``'s video to the peer that made ``offer_sdp``."""
+    async def answer(
+        self, camera_id: int, url: str, offer_sdp: str, viewer: Principal | None = None
+    ) -> str:
+        """SDP answer sending ``camera_id``'s video to the peer that made ``offer_sdp``.
+
+        With ``viewer`` (and the relay's ``revocation``), the session ends when the viewer's
+        token is revoked.
+        """
         wants_h264 = offers_h264(offer_sdp)
         if self.peers + len(self._opening) >= self.max_peers:
             msg = f"live video is at its limit of {self.max_peers} viewers on this server"
@@ -202,9 +220,24 @@ class LiveRelay:
             await self._drop(camera_id, pc)
             raise
         answer_sdp: str = pc.localDescription.sdp
+        if viewer is not None and self.revocation is not None:
+            self._watches[pc] = asyncio.ensure_future(self._end_when_revoked(camera_id, pc, viewer))
         return answer_sdp
 
+    async def _end_when_revoked(self, camera_id: int, pc: Any, viewer: Principal) -> None:
+        if not await until_revoked(self.revocation, viewer.user_id, viewer.gen):
+            return
+        self._watches.pop(pc, None)  # so that _drop does not cancel this very task
+        log.info(
+            "live video of camera %s for user %s ended: token revoked", camera_id, viewer.user_id
+        )
+        metrics.REVOKED_SESSIONS.labels("live").inc()
+        await self._drop(camera_id, pc)
+
     async def _drop(self, camera_id: int, pc: Any) -> None:
+        watch = self._watches.pop(pc, None)
+        if watch is not None:
+            watch.cancel()
         cam = self._cameras.get(camera_id)
         if cam is not None and pc in cam.peers:
             mode, track = cam.peers.pop(pc)

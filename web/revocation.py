@@ -16,8 +16,9 @@
   may keep the old copy for up to :data:`REDIS_TTL_S`. If Redis is down, requests are checked
   against PostgreSQL (one query per user per :data:`GEN_CACHE_S` per process).
 
-Open server-sent-event streams are checked every :data:`STREAM_CHECK_S` and end when their
-token is revoked (the browser's reconnect then gets 401).
+Open server-sent-event streams and live-video (WebRTC relay) sessions are checked every
+:data:`STREAM_CHECK_S` by :func:`until_revoked` and end when their token is revoked (the
+browser's reconnect then gets 401).
 
 Cost: one dict lookup per request, one Redis GET per user per second per process.
 """
@@ -38,7 +39,7 @@ from gtvision.redis_keys import rkey
 
 log = logging.getLogger(__name__)
 GEN_CACHE_S = 1.0
-STREAM_CHECK_S = 5.0  # an open SSE stream of a revoked token ends within this (+ GEN_CACHE_S)
+STREAM_CHECK_S = 5.0  # an open stream/session of a revoked token ends within this (+ GEN_CACHE_S)
 REDIS_TTL_S = 60
 GONE = -1  # the user does not exist (deleted): every token refused
 _MEMO_MAX = 100_000
@@ -143,3 +144,22 @@ class Generations:
         """Whether a token of ``user_id`` issued at ``token_gen`` is still good."""
         current = await self.current(user_id)
         return current != GONE and token_gen >= current
+
+
+async def until_revoked(gens: Generations | None, user_id: int, token_gen: int) -> bool:
+    """Return ``True`` once a token of ``user_id`` issued at ``token_gen`` is revoked.
+
+    Polls every :data:`STREAM_CHECK_S` (a revocation made by another process has no event to
+    wait for here). A failed check (PostgreSQL and Redis both unreachable) is logged and tried
+    again at the next tick: an open stream is not cut because a store blinked. Returns
+    ``False`` at once when revocation is off (no Redis/PostgreSQL state in this app).
+    """
+    if gens is None:
+        return False
+    while True:
+        try:
+            if not await gens.valid(user_id, token_gen):
+                return True
+        except Exception as err:  # psycopg/pool errors: keep the session, ask again later
+            log.warning("token generation of user %s not checked: %s", user_id, err)
+        await asyncio.sleep(STREAM_CHECK_S)

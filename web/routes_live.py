@@ -37,6 +37,7 @@ def _relay(state: AppState) -> object:
             local_sources=state.live_sources,
             linger_s=s.webrtc_linger_s,
             allow=s.camera_allow_cidrs,
+            revocation=state.revocation,
         )
     return state.live
 
@@ -103,7 +104,7 @@ async def camera_webrtc(call: Call) -> Response:
     relay = _relay(call.state)
     assert isinstance(relay, LiveRelay)
     try:
-        sdp = await relay.answer(camera_id, row["stream_url"], body.sdp)
+        sdp = await relay.answer(camera_id, row["stream_url"], body.sdp, viewer=call.user)
     except LiveError as err:
         async with call.state.pool.connection() as conn:
             await audit(

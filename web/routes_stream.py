@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision import metrics
 from gtvision.web import revocation as revocations
 from gtvision.web.auth import Perm, Principal
 from gtvision.web.endpoint import Call, endpoint
@@ -115,14 +116,10 @@ async def replay(state: AppState, city: int, after: str) -> AsyncIterator[Messag
 
 async def _end_when_revoked(state: AppState, who: Principal, sub: Subscription) -> None:
     """Close ``sub``'s stream once ``who``'s token is revoked (checked every few seconds)."""
-    revocation = state.revocation
-    if revocation is None:
+    if not await revocations.until_revoked(state.revocation, who.user_id, who.gen):
         return
-    while True:  # polling: a revocation has no event to wait for in this process
-        if not await revocation.valid(who.user_id, who.gen):
-            break
-        await asyncio.sleep(revocations.STREAM_CHECK_S)
     log.info("SSE stream of user %s ended: token revoked", who.user_id)
+    metrics.REVOKED_SESSIONS.labels("sse").inc()
     while True:
         try:
             sub.queue.put_nowait(CLOSED)

@@ -255,3 +255,56 @@ async def test_late_viewer_starts_from_the_kept_gop_of_a_local_file(
             assert set(late.frames) == {(320, 240)}
             await first.close()
             await late.close()
+
+
+async def test_a_session_ends_when_its_viewers_token_is_revoked(
+    api: Api, rtsp_publisher: Callable[..., Publisher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disabling a user cuts that user's open live video within the check period (issue 13):
+    the relay closes the peer connection; another user's session on the camera plays on."""
+    from gtvision.web import revocation
+    from gtvision.web.auth import Principal, hash_password
+
+    monkeypatch.setattr(revocation, "STREAM_CHECK_S", 0.2)
+    name = f"live-rev-{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(api.settings.database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO users (username, password_hash, role, city_id) VALUES (%s, %s, %s, %s)"
+            " RETURNING id",
+            (name, hash_password("a long enough password"), "viewer", api.world.cities["a"]),
+        ).fetchone()
+    assert row is not None
+    token = api.issuer.issue(Principal(int(row[0]), name, Role.VIEWER, api.world.cities["a"]))[0]
+    pub = rtsp_publisher(f"rev{uuid.uuid4().hex[:6]}", size="320x240", rate=15)
+    camera = _camera(api, pub.url)
+    doomed = Viewer()
+    r = await api.client.post(
+        f"/cameras/{camera}/webrtc",
+        json=await doomed.offer(),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text
+    await doomed.accept(r.json())
+    other, r2 = await _watch(api, camera)
+    assert r2.status_code == 200, r2.text
+    await asyncio.wait_for(asyncio.gather(doomed.enough.wait(), other.enough.wait()), 30)
+    relay = api.live_relay()
+    assert relay.peers == 2
+    patch = await api.client.patch(
+        f"/users/{row[0]}", json={"disabled": True}, headers=api.auth(None, Role.ADMIN)
+    )
+    assert patch.status_code == 200, patch.text
+    t0 = time.monotonic()
+    assert await _until(lambda: relay.peers == 1, 5), relay.peers
+    cut_after = time.monotonic() - t0
+    # the viewer's side sees its connection end, and its frames stop
+    assert await _until(lambda: doomed.pc.connectionState in ("closed", "failed"), 10), (
+        doomed.pc.connectionState
+    )
+    seen, still = len(doomed.frames), len(other.frames)
+    await asyncio.sleep(1.0)
+    assert len(doomed.frames) == seen
+    assert len(other.frames) > still  # the other viewer plays on
+    print(f"session cut {cut_after:.2f} s after the revocation")
+    await doomed.close()
+    await other.close()
