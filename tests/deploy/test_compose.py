@@ -32,7 +32,8 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 REQUIRED_SERVICES = {
     "haproxy", "serve", "flow-0", "flow-1", "relay", "retention", "migrate", "prometheus",
     "alertmanager", "grafana", "node-exporter", "postgres-exporter", "pgbackrest", "mediamtx",
-    "minio", "postgres", "redis", "rabbitmq", "kong", "elasticsearch", "kibana", "filebeat",
+    "minio", "postgres", "redis", "rabbitmq-0", "rabbitmq-1", "rabbitmq-2", "kong",
+    "elasticsearch", "kibana", "filebeat",
 }  # fmt: skip
 
 
@@ -63,7 +64,13 @@ def test_every_service_the_issue_names_runs_with_a_pinned_image(compose: dict[st
     assert {p for s in services.values() for p in s.get("profiles", [])} == {"kong", "elk"}
     assert services["postgres"]["image"].startswith("gtvision-postgres:15.")
     assert services["redis"]["image"].startswith("redis:7.")
-    assert services["rabbitmq"]["image"].startswith("rabbitmq:3.")
+    brokers = [s for s in services if s.startswith("rabbitmq-")]
+    assert all(services[b]["image"].startswith("rabbitmq:3.") for b in brokers)
+    # the relay knows every node, and every node is in the cluster's peer list
+    url = services["relay"]["environment"]["GTV_AMQP_URL"]
+    assert sorted(re.findall(r"@(rabbitmq-\d):5672/", url)) == sorted(brokers)
+    peers = re.findall(r"= rabbit@(\S+)", (DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text())
+    assert sorted(peers) == sorted(brokers)
 
 
 def test_every_mounted_or_built_file_exists(compose: dict[str, Any]) -> None:
