@@ -49,6 +49,7 @@ from gtvision.web.problems import (
     integrity_error_handler,
     server_error_handler,
 )
+from gtvision.web.redisguard import UNAVAILABLE, RedisDown, redis_unavailable
 from gtvision.web.state import ObjectStoreLike, lifespan_for
 
 ROUTES: list[BaseRoute] = [
@@ -107,6 +108,8 @@ def create_app(
             psycopg.DataError: data_error_handler,
             psycopg.IntegrityError: integrity_error_handler,
             PoolTimeout: pool_exhausted,
+            RedisDown: redis_unavailable,
+            **dict.fromkeys(UNAVAILABLE, redis_unavailable),
             HTTPException: http_error_handler,
             Exception: server_error_handler,
         },

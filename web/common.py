@@ -78,11 +78,13 @@ async def cache_get(state: AppState, kind: str, city: int | None) -> str | None:
     now = time.monotonic()
     if local is not None and (local[0] > now or key in state.refreshing):
         return local[1]
+    if state.redis_guard.down:
+        return None
     state.refreshing.add(key)
     try:
         value = await state.redis.get(key)
     except RedisError as err:
-        log.warning("cache read failed for %s: %s: %s", kind, type(err).__name__, err)
+        state.redis_guard.failed(err, f"the {kind} cache (read from PostgreSQL)")
         return None
     finally:
         state.refreshing.discard(key)
@@ -97,10 +99,12 @@ async def cache_put(state: AppState, kind: str, city: int | None, text: str) -> 
     """Store rendered JSON in Redis for ``CACHE_TTL_S`` and locally for ``LOCAL_TTL_S``."""
     key = cache_key(state, kind, city)
     state.local_cache[key] = (time.monotonic() + LOCAL_TTL_S, text)
+    if state.redis_guard.down:
+        return
     try:
         await state.redis.set(key, text, ex=CACHE_TTL_S)
-    except RedisError:
-        log.warning("cache write failed for %s", kind)
+    except RedisError as err:
+        state.redis_guard.failed(err, f"the {kind} cache")
 
 
 async def cache_drop(state: AppState, kind: str, city: int) -> None:
@@ -112,7 +116,14 @@ async def cache_drop(state: AppState, kind: str, city: int) -> None:
     """
     for key in (cache_key(state, kind, city), cache_key(state, kind, None)):
         state.local_cache.pop(key, None)
-        await state.redis.delete(key)
+        try:  # the write is committed: failing the request now would invite a duplicate retry
+            await state.redis.delete(key)
+        except RedisError as err:
+            state.redis_guard.failed(err, f"the {kind} cache invalidation")
+            log.error(
+                "the %s list cache of city %s was not cleared (%s): other web processes may "
+                "serve the old list for up to %s s", kind, city, type(err).__name__, CACHE_TTL_S,
+            )  # fmt: skip
 
 
 async def scoped_rows(

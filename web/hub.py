@@ -23,6 +23,7 @@ from typing import Protocol
 from sse_starlette import ServerSentEvent
 
 from gtvision import metrics
+from gtvision.web.redisguard import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
@@ -268,15 +269,28 @@ class Hub:
         return await self.feed.last_id(city_id) or "0-0"
 
     async def _run(self, city_id: int, after: str) -> None:
+        failing = False
         while True:
             try:
                 items = await self.feed.read(city_id, after, self.block_ms, 500)
             except asyncio.CancelledError:
                 raise
+            except UNAVAILABLE as err:  # an outage: one line when it starts, one when it ends
+                if not failing:
+                    log.warning(
+                        "the event feed of city %s does not answer (%s: %s); retrying every "
+                        "second", city_id, type(err).__name__, err,
+                    )  # fmt: skip
+                failing = True
+                await asyncio.sleep(1.0)
+                continue
             except Exception:
                 log.exception("reading the event feed of city %s failed; retrying", city_id)
                 await asyncio.sleep(1.0)
                 continue
+            if failing:
+                failing = False
+                log.warning("the event feed of city %s answers again", city_id)
             for item in items:
                 after = item.stream_id
                 try:

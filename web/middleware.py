@@ -288,7 +288,7 @@ class RateLimit:
     The caller is the user of a valid token (header ``Authorization: Bearer``, any spelling of
     the scheme, or a stream token in ``?token=``), else the client address (IPv6 by /64): junk
     or missing tokens all count against their address. ``per_min <= 0`` disables it. Redis
-    errors fail open (logged): availability first.
+    errors fail open (logged once per outage, ``web/redisguard.py``): availability first.
     """
 
     def __init__(self, app: ASGIApp, per_min: int) -> None:
@@ -304,12 +304,13 @@ class RateLimit:
         if state is None:
             await self.app(scope, receive, send)
             return
-        key = ratelimit.base(state.settings.redis_prefix, "api", caller(scope, state.tokens))
-        try:
-            verdict = await ratelimit.hit(state.redis, [key], self.per_min)
-        except RedisError:
-            log.warning("rate limit check failed (Redis); letting the request through")
-            verdict = ratelimit.Verdict(limited=False, retry_after_s=0)
+        verdict = ratelimit.Verdict(limited=False, retry_after_s=0)
+        if not state.redis_guard.down:  # fail open while Redis does not answer (redisguard)
+            key = ratelimit.base(state.settings.redis_prefix, "api", caller(scope, state.tokens))
+            try:
+                verdict = await ratelimit.hit(state.redis, [key], self.per_min)
+            except RedisError as err:
+                state.redis_guard.failed(err, "the API rate limit (requests let through)")
         if verdict.limited:
             retry = verdict.retry_after_s
             detail = f"more than {self.per_min} requests per minute; retry in {retry} s"

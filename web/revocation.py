@@ -36,6 +36,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.exceptions import RedisError
 
 from gtvision.redis_keys import rkey
+from gtvision.web.redisguard import RedisGuard
 
 log = logging.getLogger(__name__)
 GEN_CACHE_S = 1.0
@@ -53,8 +54,10 @@ class Generations:
         redis: Any,
         pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]],
         prefix: str,
+        guard: RedisGuard | None = None,
     ) -> None:
         self.redis = redis
+        self.guard = guard or RedisGuard()
         self.pool = pool
         self.prefix = prefix
         self._memo: dict[int, tuple[float, int]] = {}
@@ -94,16 +97,19 @@ class Generations:
 
     async def _lookup(self, user_id: int) -> int:
         key = self.key(user_id)
+        if self.guard.down:  # skip Redis while it does not answer: PostgreSQL is the truth
+            return self._remember(user_id, await self._from_db(user_id))
         try:
             cached = await self.redis.get(key)
         except RedisError as err:
-            log.warning("token generation of user %s: Redis failed (%s)", user_id, err)
+            self.guard.failed(err, "token generation check")
             cached = None
         if cached is not None:
             return self._remember(user_id, int(cached))
         gen = await self._from_db(user_id)
-        with contextlib.suppress(RedisError):  # NX: never overwrite a newer published value
-            await self.redis.set(key, gen, ex=REDIS_TTL_S, nx=True)
+        if not self.guard.down:
+            with contextlib.suppress(RedisError):  # NX: never overwrite a newer published value
+                await self.redis.set(key, gen, ex=REDIS_TTL_S, nx=True)
         return self._remember(user_id, gen)
 
     async def _from_db(self, user_id: int) -> int:
@@ -127,6 +133,7 @@ class Generations:
         try:
             await self.redis.set(self.key(user_id), gen, ex=REDIS_TTL_S)
         except RedisError as err:
+            self.guard.failed(err, "token generation publish")
             log.error(
                 "token generation of user %s not published (%s): other processes may accept "
                 "its old tokens for up to %s s",

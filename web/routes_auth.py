@@ -6,6 +6,9 @@ the body. The console logs in with ``"cookie": true``: the refresh token then li
 readable by the page's script; ``/auth/refresh`` and ``/auth/logout`` with an empty body use
 it, rotate it and clear it. Cookie calls must carry the ``X-GTV-Client`` header, which a
 cross-site form cannot send (CSRF protection beside SameSite).
+
+Sessions and login limits live in Redis: while it does not answer, login, refresh and logout
+answer 503 with ``Retry-After`` (``web/redisguard.py``), before any password is checked.
 """
 
 from __future__ import annotations
@@ -203,11 +206,18 @@ def _principal(row: dict[str, object]) -> Principal:
 
 
 @endpoint(
-    None, "Log in with username and password", body=LoginIn, responses={401: "bad", 429: "limited"}
+    None,
+    "Log in with username and password",
+    body=LoginIn,
+    responses={401: "bad", 429: "limited", 503: "Redis unavailable"},
 )
 async def login(call: Call) -> Response:
     """Exchange credentials for an access token and a refresh token."""
     body = call.body(LoginIn)
+    if body.cookie and not call.request.headers.get(CLIENT_HEADER):
+        msg = f"a cookie session needs the {CLIENT_HEADER} header (CSRF protection)"
+        raise ApiError(403, msg)
+    call.state.redis_guard.require("log in")
     await _limit_login(call.state, call.ip, body.username)
     async with call.state.pool.connection() as conn:
         cur = await conn.execute(_USER_SQL + "username = %s", (body.username,))
@@ -220,13 +230,16 @@ async def login(call: Call) -> Response:
             raise ApiError(401, f"wrong username or password for {body.username!r}")
         who = _principal(row)
         await audit(conn, who, "login", who.username, call.ip)
-    if body.cookie and not call.request.headers.get(CLIENT_HEADER):
-        msg = f"a cookie session needs the {CLIENT_HEADER} header (CSRF protection)"
-        raise ApiError(403, msg)
-    return await _tokens(call.state, who, cookie_for=call.request if body.cookie else None)
+        # stored before the audit row commits: a session Redis could not store is no login
+        return await _tokens(call.state, who, cookie_for=call.request if body.cookie else None)
 
 
-@endpoint(None, "Rotate a refresh token", body=RefreshIn, responses={401: "revoked"})
+@endpoint(
+    None,
+    "Rotate a refresh token",
+    body=RefreshIn,
+    responses={401: "revoked", 503: "Redis unavailable"},
+)
 async def refresh(call: Call) -> Response:
     """Consume a refresh token (single use) and issue a new access/refresh pair.
 
@@ -236,6 +249,7 @@ async def refresh(call: Call) -> Response:
     if token is None:
         msg = "no refresh token: give refresh_token or log in with a cookie session"
         raise ApiError(401, msg)
+    call.state.redis_guard.require("refresh a session")
     redis, prefix = call.state.redis, call.state.settings.redis_prefix
     key, tomb = refresh_key(prefix, token), used_key(prefix, token)
     value = await redis.getdel(key)
@@ -264,7 +278,10 @@ async def refresh(call: Call) -> Response:
 
 
 @endpoint(
-    Perm.ME, "Revoke a refresh token", body=RefreshIn, responses={403: "another user's session"}
+    Perm.ME,
+    "Revoke a refresh token",
+    body=RefreshIn,
+    responses={403: "another user's session", 503: "Redis unavailable"},
 )
 async def logout(call: Call) -> Response:
     """End the refresh token's session (its family); the short-lived access token expires.
@@ -273,6 +290,8 @@ async def logout(call: Call) -> Response:
     clears the cookie.
     """
     token, by_cookie = _cookie_token(call, call.body(RefreshIn).refresh_token)
+    if token:
+        call.state.redis_guard.require("end a session")
     redis, prefix = call.state.redis, call.state.settings.redis_prefix
     value = await redis.get(refresh_key(prefix, token)) if token else None
     target = call.user.username

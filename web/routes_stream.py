@@ -32,6 +32,7 @@ from gtvision.web.hub import (
 )
 from gtvision.web.models import StreamQuery
 from gtvision.web.problems import ApiError
+from gtvision.web.redisguard import REDIS_TIMEOUT_S, UNAVAILABLE, RedisDown
 from gtvision.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -128,12 +129,30 @@ async def _end_when_revoked(state: AppState, who: Principal, sub: Subscription) 
             sub.queue.get_nowait()
 
 
+_NO_FEED: tuple[type[BaseException], ...] = (TimeoutError, *UNAVAILABLE)
+
+
+async def _feed_answers(state: AppState, city: int) -> None:
+    """503 (``RedisDown``) before the stream starts when the feed's Redis does not answer.
+
+    A stream that started would end at once, and the browser would retry at full speed.
+    """
+    use = "open the live event stream"
+    state.redis_guard.require(use)
+    try:
+        await asyncio.wait_for(state.hub.feed.last_id(city), REDIS_TIMEOUT_S)
+    except _NO_FEED as err:
+        state.redis_guard.failed(err, use)
+        raise RedisDown(use) from None
+
+
 @endpoint(
     Perm.STREAM,
     "Live events (SSE); resume with Last-Event-ID",
     query=StreamQuery,
     stream_token=True,
     media_type="text/event-stream",
+    responses={503: "Redis unavailable"},
 )
 async def stream_events(call: Call) -> Response:
     """Server-sent events of the caller's city; auth by header or ``?token=`` stream token."""
@@ -174,8 +193,14 @@ async def stream_events(call: Call) -> Response:
             if wanted(msg):
                 yield msg.wire
 
+    await _feed_answers(state, city)
+
     async def events() -> AsyncIterator[bytes]:
-        sub = await state.hub.subscribe(city)
+        try:
+            sub = await state.hub.subscribe(city)
+        except Exception as err:  # Redis went away since the check: one log line, no trace
+            log.warning("SSE stream of city %s not started: %s: %s", city, type(err).__name__, err)
+            return
         watch = asyncio.ensure_future(_end_when_revoked(state, call.user, sub))
         try:
             async for wire in entries(sub):

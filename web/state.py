@@ -29,6 +29,7 @@ from gtvision.web.auth import TokenIssuer
 from gtvision.web.hub import FeedReaderLike, Hub
 from gtvision.web.mediamtx import mediamtx_for
 from gtvision.web.pools import REPLICA_WAIT_S, Conn, Pool, ReadRouter, make_pool
+from gtvision.web.redisguard import REDIS_TIMEOUT_S, RedisGuard
 from gtvision.web.revocation import Generations
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class AppState:
     mediamtx: Any = None  # gtvision.web.mediamtx.MediaMtx while the integration is on
     exports_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     reads: ReadRouter | None = None  # lag-tolerant reads: replica, else the primary
+    redis_guard: RedisGuard = field(default_factory=RedisGuard)  # is Redis answering
 
     async def read_only(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """Run a read-only, lag-tolerant ``fn(conn)`` on the replica, else on the primary.
@@ -191,7 +193,12 @@ def lifespan_for(
                 settings.database_read_url, settings, timeout=REPLICA_WAIT_S, check=True
             )
             await replica.open(wait=False)  # a replica down at start: reads use the primary
-        client = redis_client or connect_async(settings.redis_url, cluster=settings.redis_cluster)
+        client = redis_client or connect_async(
+            settings.redis_url,
+            cluster=settings.redis_cluster,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            socket_timeout=REDIS_TIMEOUT_S,
+        )
         tokens = TokenIssuer(jwt_secret(settings), settings.jwt_ttl_s, settings.stream_token_ttl_s)
         the_store = store if store is not None else _default_store(settings)
         own_feed = _default_feed(settings) if feed is None else None
@@ -207,7 +214,7 @@ def lifespan_for(
         from gtvision.web.routes_stream import hub_renderer
 
         hub.render = hub_renderer(state)
-        state.revocation = Generations(client, pool, settings.redis_prefix)
+        state.revocation = Generations(client, pool, settings.redis_prefix, state.redis_guard)
         app.state.gtv = state
         try:
             yield

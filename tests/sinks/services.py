@@ -346,3 +346,47 @@ class PrivateRedisCluster:
         """Kill every node."""
         for port in list(self.procs):
             self.kill(port)
+
+
+class PrivateRedis:
+    """One Redis of its own on a loopback port (no persistence), for tests that stop or
+    freeze it. Never the machine's Redis."""
+
+    def __init__(self, base: Path, port: int) -> None:
+        self.base = base
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+        base.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start it (again) and wait until it answers PING."""
+        args = [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.base),
+            "--logfile", str(self.base / "redis.log"),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while PrivateRedisCluster._cli(self.port, "ping").strip() != "PONG":
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                msg = f"redis-server on 127.0.0.1:{self.port} did not start: see {self.base}"
+                raise RuntimeError(msg)
+            time.sleep(0.05)
+
+    def freeze(self, frozen: bool = True) -> None:
+        """SIGSTOP (or SIGCONT) it: connections open, nothing answers (a hung server)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def stop(self) -> None:
+        """SIGKILL it (connections refused from now on)."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
