@@ -16,6 +16,7 @@ aborts. In a cluster, signal every process (a supervisor stopping the deployment
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     from gtvision.flows.params import ParamsError, flow_params
     from gtvision.sources.cameras import CameraDirectory, DbCameras, env_cameras
     from gtvision.sources.rtsp import RtspSource
-    from gtvision.stopping import GracefulStop
+    from gtvision.stopping import GracefulStop, exit_now
 
     settings = load_settings()
     try:
@@ -109,6 +110,9 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as err:  # Bytewax wraps the step's error: report the user's exception
         print(f"gtvision: {flow_error(err, verbose=args.verbose)}", file=sys.stderr)
         return 1
+    if stopping.event.is_set():
+        logging.getLogger(__name__).info("flow stopped cleanly")
+        exit_now(0)
     return 0
 
 
