@@ -25,6 +25,7 @@ from typing import Any
 import av
 import psycopg
 import pytest
+from rapidfuzz.distance import Levenshtein
 
 from gtvision.sinks.objects import S3ObjectStore
 from gtvision.sources.synthetic import write_video
@@ -52,6 +53,15 @@ def _passes(dsn: str) -> list[tuple[int, str, float, str | None]]:
             "WHERE type = 'lpr.detected' ORDER BY camera_id, ts"
         ).fetchall()
     return [(int(c), str(p), float(t), k) for c, p, t, k in rows]
+
+
+CARS = ("BRA2E19", "KLM3907")
+
+
+def _car_of(plate: str) -> str | None:
+    """The car whose plate is within one edit of ``plate`` (``None``: no car, or both)."""
+    near = [c for c in CARS if Levenshtein.distance(plate, c) <= 1]
+    return near[0] if len(near) == 1 else None
 
 
 def test_lpr_cluster_reads_each_camera_once_clips_every_pass_and_stops_cleanly(
@@ -118,9 +128,13 @@ def test_lpr_cluster_reads_each_camera_once_clips_every_pass_and_stops_cleanly(
         assert sorted(started) == [0, 1], (cam, started)
 
     passes = _passes(fresh_pg_dsn)
-    assert {plate for _, plate, _, _ in passes} <= {"BRA2E19", "KLM3907"}, passes
+    # Each pass is one of the two cars. Reading accuracy is the LPR tests' business (a loaded
+    # live reader may misread one character, e.g. BRA2F19), so a pass is attributed to the car
+    # whose plate is within one edit of its reading; anything further is a wrong pass.
+    car = {p: _car_of(p) for _, p, _, _ in passes}
+    assert None not in car.values(), passes
     for cam in cams:  # one pass per car: the same car comes back once per 15 s loop
-        seen = [(plate, t) for c, plate, t, _ in passes if c == cam]
+        seen = [(car[plate], t) for c, plate, t, _ in passes if c == cam]
         for (p1, t1), (p2, t2) in itertools.combinations(seen, 2):
             assert p1 != p2 or abs(t2 - t1) >= 10.0, (cam, seen)
 
