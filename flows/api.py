@@ -18,10 +18,13 @@ steps nest, so a block can be used more than once in one flow. Blocks:
 =====================  ============================================================================
 ``video_front``        source → motion → gate: ``.analysed``, ``.gated``, ``.results``, ``.health``
 ``lpr_front``          plate reads, vehicle passes and hotlist alerts, honouring the per-camera
-                       ``lpr_enabled``/``lpr_dedicated`` flags: ``.reads``, ``.passes``, ``.alerts``
+                       ``lpr_enabled``/``lpr_dedicated`` flags: ``.reads``, ``.passes``,
+                       ``.alerts``, ``.plates`` (plate boxes of every frame read, for ``zone``)
 ``motion_incidents``   one ``motion.incident`` per span of motion of a camera
-``track``              ByteTrack tracks of motion blobs or your detector's boxes, per camera
-``zone``               one ``zone.entered`` per tracked object entering a zone (ByteTrack)
+``track``              tracks per camera: ByteTrack for motion blobs or your detector's boxes,
+                       plate boxes (``LprFront.plates``) followed by their text
+``zone``               one ``zone.entered`` per tracked object entering a zone (plates: with
+                       the ``plate``)
 ``line``               one ``line.crossed`` per tracked object crossing a directed line
 ``trajectories``       one ``plate.trajectory`` per vehicle seen "at A then B within T" or
                        "at N cameras within T" across a city (old/Mercosul forms joined)
@@ -60,7 +63,7 @@ from gtvision.operators.clocks import window_clock
 from gtvision.operators.geometry import Line, Zone
 from gtvision.operators.hotlist import HotlistSource
 from gtvision.operators.motion import MotionResult
-from gtvision.operators.passes import utcnow
+from gtvision.operators.passes import PassConfig, utcnow
 from gtvision.operators.tracking import (
     FrameObjects,
     TrackedObjects,
@@ -150,14 +153,18 @@ def _as_objects(
 
 @operator
 def track(step_id: str, objects: Objects, ctx: FlowContext) -> Stream[TrackedObjects]:
-    """Track each camera's objects (ByteTrack): one :class:`TrackedObjects` per frame.
+    """Track each camera's objects: one :class:`TrackedObjects` per frame.
 
-    ``objects``: ``video_front().results`` (motion blobs, nearby blobs merged) or your own
-    :class:`FrameObjects` (every analysed frame, also empty ones). Track once and give the
-    result to several ``zone``/``line`` steps: tracking is the costly part.
+    ``objects``: ``video_front().results`` (motion blobs, nearby blobs merged; ByteTrack),
+    ``lpr_front().plates`` (plate boxes, followed by their text: ``GTV_LPR_PASS_GAP_S``) or
+    your own :class:`FrameObjects` (every analysed frame, also empty ones). Track once and give
+    the result to several ``zone``/``line`` steps: tracking is the costly part.
     """
     found = op.map("objects", objects, _as_objects)  # type: ignore[arg-type]
-    return track_objects("bytetrack", found, TrackerConfig(fps=ctx.settings.analysis_fps))
+    config = TrackerConfig(
+        fps=ctx.settings.analysis_fps, plates=PassConfig(gap_s=ctx.settings.lpr_pass_gap_s)
+    )
+    return track_objects("bytetrack", found, config)
 
 
 class _Shapes:

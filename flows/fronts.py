@@ -10,9 +10,10 @@ each can be used more than once in a flow (two sources, two LPR configurations �
                          │                   └─ results (MotionResult, light)
                          └─ camera events ───── health
 
-    lpr_front: analysed ─ lpr cameras ─┬─ dedicated ──────────┬─ read_plates ─ plate_passes ─ passes
-                                       └─ motion_gate ────────┘       ticks ─┘      │
-                                                                       hotlist_alerts ─ alerts
+    lpr_front: analysed ─ lpr cameras ─┬─ dedicated ───┬─ read_frames ─┬─ reads ─ plate_passes ─┐
+                                       └─ motion_gate ─┘               │  ticks ─┘              │
+                                                                       └─ plates       passes ──┤
+                                                                             hotlist_alerts ─ alerts
 
 Frames stay on the worker that decoded them: every step that touches a frame is a
 non-exchanging ``map``/``filter``/``branch``. Motion detection runs inside the source partition
@@ -42,7 +43,7 @@ from gtvision.events import Alert, CameraEvent, Frame, PlatePass, PlateRead
 from gtvision.flows.context import FlowContext
 from gtvision.operators.geometry import crossing, lines_of
 from gtvision.operators.hotlist import HotlistSource, PgHotlists, StaticHotlists, hotlist_alerts
-from gtvision.operators.lpr import ReadRequest, read_plates
+from gtvision.operators.lpr import FrameReads, ReadRequest, read_frames
 from gtvision.operators.motion import (
     GateStats,
     MotionFrame,
@@ -53,6 +54,7 @@ from gtvision.operators.motion import (
 )
 from gtvision.operators.passes import CameraTick, PassConfig, plate_passes, tick_of
 from gtvision.operators.refresh import Reloading
+from gtvision.operators.tracking import FrameObjects, plate_objects
 from gtvision.sources.decode import SourceItem
 
 _CAMERA_FLAGS = "SELECT id, lpr_enabled, lpr_dedicated FROM cameras"
@@ -82,6 +84,9 @@ class LprFront:
     """One ``lpr.detected`` per vehicle pass."""
     alerts: Stream[Alert]
     """One ``alert.triggered`` per pass matching a live hotlist entry of its city."""
+    plates: Stream[FrameObjects]
+    """The plate boxes (and texts) of every frame read, also frames without a plate, for
+    ``track``/``zone``/``line`` (label ``plate``)."""
 
 
 def _is_frame(item: SourceItem) -> bool:
@@ -221,7 +226,8 @@ def lpr_front(
         op.map("dedicated_frames", route.trues, _dedicated_request),
         op.map("gated_frames", gated, _gated_request),
     )
-    reads = read_plates("read_plates", to_read, settings.models_path, device=settings.device)
+    frames = read_frames("read_plates", to_read, settings.models_path, device=settings.device)
+    reads = op.flat_map("reads", frames, FrameReads.items)
     ticks = op.map("ticks", lpr_frames, _tick)
     config = pass_config or PassConfig(
         gap_s=settings.lpr_pass_gap_s, idle_s=None if ctx.replay else 30.0
@@ -229,4 +235,5 @@ def lpr_front(
     found = op.map("direction", plate_passes("passes", reads, ticks, config), _Direction(ctx))
     hot = hotlists or hotlists_for(settings, settings.hotlist_refresh_s)
     alerts = hotlist_alerts("hotlist", found, hot)
-    return LprFront(reads=reads, passes=found, alerts=alerts)
+    plates = op.map("plates", frames, plate_objects)
+    return LprFront(reads=reads, passes=found, alerts=alerts, plates=plates)

@@ -262,6 +262,8 @@ class ZoneEntered(EventBase):
 
     ``track_id`` is the tracker's id of the object on this camera (ByteTrack, deterministic for
     the same frames); ``box`` is where it was, in pixels of the frame, when it entered.
+    ``label`` says what was tracked (``motion``, ``plate``, your detector's label); for plate
+    boxes (``LprFront.plates``) ``plate`` is the most confident read of the track so far.
     """
 
     identity: ClassVar[tuple[str, ...]] = ("ts", "zone", "track_id")
@@ -270,13 +272,15 @@ class ZoneEntered(EventBase):
     track_id: int = Field(ge=0)
     box: Box
     label: str = ""
+    plate: str | None = None
 
 
 class LineCrossed(EventBase):
     """A tracked object crossed a directed line of the camera picture (``line.crossed``).
 
     ``direction`` is ``in`` (from the right-hand side of the line, looking from its first point
-    to its second, to the left-hand side) or ``out`` (the other way).
+    to its second, to the left-hand side) or ``out`` (the other way). ``plate``: as in
+    ``zone.entered``, for plate boxes.
     """
 
     identity: ClassVar[tuple[str, ...]] = ("ts", "line", "track_id")
@@ -286,6 +290,7 @@ class LineCrossed(EventBase):
     track_id: int = Field(ge=0)
     box: Box
     label: str = ""
+    plate: str | None = None
 
 
 class PlateSighting(BaseModel):

@@ -284,10 +284,9 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
             if p.last_frame == read.frame_index and iou < 0.1:
                 continue  # another plate in the same frame is another vehicle
             dist = min(ocr_distance(read.text, p.text), ocr_distance(read.text, p.last_text))
-            near_in_time = obs - p.last_obs <= self.iou_window
-            if dist > cfg.max_distance and (iou < cfg.join_iou or not near_in_time):
+            key = join_key(dist, iou, obs - p.last_obs <= self.iou_window, cfg)
+            if key is None:
                 continue
-            key = (dist if dist <= cfg.max_distance else cfg.max_distance + 1.0, -iou)
             if best is None or key < best[:2]:
                 best = (*key, p)
         return best[2] if best is not None else None
@@ -306,6 +305,20 @@ class _PassLogic(StatefulLogic[PlateRead | CameraTick, PlatePass, PassState]):
             return out
         _join(p, read, obs, self.config.max_reads)
         return out
+
+
+def join_key(
+    dist: float, iou: float, near_in_time: bool, config: PassConfig
+) -> tuple[float, float] | None:
+    """How well a read joins an open pass (lower is better), ``None`` when it does not.
+
+    It joins when its text is within ``max_distance`` of the pass's, or its box overlaps the
+    pass's last box (IoU >= ``join_iou``) within ``iou_window_s`` (``near_in_time``); text
+    matches rank first, then overlap.
+    """
+    if dist > config.max_distance and (iou < config.join_iou or not near_in_time):
+        return None
+    return (dist if dist <= config.max_distance else config.max_distance + 1.0, -iou)
 
 
 def _new_pass(read: PlateRead, obs: float) -> OpenPass:

@@ -5,7 +5,9 @@ Input: :class:`~gtvision.operators.tracking.TrackedObjects` from
 
 * :func:`zone_entries`: one :class:`~gtvision.events.ZoneEntered` when a track's anchor (bottom
   centre of its box) is inside a zone and was not on the track's previous frame (first seen
-  inside counts as entering).
+  inside counts as entering). A track missing from a frame that the tracker still holds (a
+  missed detection, ``TrackedObjects.held``) stays inside: it does not enter again when it
+  comes back.
 * :func:`line_crossings`: one :class:`~gtvision.events.LineCrossed` per crossing of a line by a
   track's anchor, with its direction (see :class:`~gtvision.operators.geometry.Line`); the
   anchor must stay two frames on the new side (no crossings from jitter on the line).
@@ -90,7 +92,7 @@ class _Logic(StatefulLogic[TrackedObjects, ZoneEntered | LineCrossed, CameraShap
 
     def on_item(self, value: TrackedObjects) -> tuple[Iterable[ZoneEntered | LineCrossed], bool]:
         self._refresh(value)
-        st, ids = self.state, value.track_ids
+        st, ids, held = self.state, value.track_ids, set(value.held)
         found = value.detections()
         boxes = dict(zip(ids, value.boxes, strict=True))
         city, cam, ts = value.city_id, value.camera_id, value.ts
@@ -103,10 +105,10 @@ class _Logic(StatefulLogic[TrackedObjects, ZoneEntered | LineCrossed, CameraShap
                     out.append(
                         ZoneEntered(
                             city_id=city, camera_id=cam, ts=ts, zone=name, track_id=tid,
-                            box=boxes[tid], label=value.label,
+                            box=boxes[tid], label=value.label, plate=value.text_of(tid),
                         )
                     )  # fmt: skip
-                st.inside[name] = now
+                st.inside[name] = now | (st.inside[name] & held)
         else:
             for name, zone_line in st.lines.items():
                 if not ids:
@@ -118,7 +120,7 @@ class _Logic(StatefulLogic[TrackedObjects, ZoneEntered | LineCrossed, CameraShap
                             LineCrossed(
                                 city_id=city, camera_id=cam, ts=ts, line=name,
                                 direction="in" if cin else "out", track_id=tid,
-                                box=boxes[tid], label=value.label,
+                                box=boxes[tid], label=value.label, plate=value.text_of(tid),
                             )
                         )  # fmt: skip
         return out, StatefulLogic.RETAIN

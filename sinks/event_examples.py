@@ -97,8 +97,8 @@ def examples() -> list[EventBase]:
             city_id=12, camera_id=3, ts=T, zone="gate", track_id=17, box=_BOX, label="motion",
         ),
         LineCrossed(
-            city_id=12, camera_id=3, ts=T, line="entrance", direction="in", track_id=17,
-            box=_BOX, label="motion",
+            city_id=12, camera_id=3, ts=T, line="entrance", direction="in", track_id=4,
+            box=_BOX, label="plate", plate="BRA2E19",
         ),
         PlateTrajectory(
             city_id=12, camera_id=8, ts=T + timedelta(minutes=4), rule="3 then 8 within 600s",

@@ -2,7 +2,9 @@
 
 The operator runs a :class:`~gtvision.operators.lpr.reader.PlateReader` in a ``flat_map`` on
 the worker that decoded the frame (frames never cross workers) and emits
-:class:`~gtvision.events.PlateRead` events. The helpers live beside it in this package:
+:class:`~gtvision.events.PlateRead` events. ``read_frames`` is the same reader one item per
+frame read (:class:`FrameReads`, also for frames without a plate): what tracking plate boxes
+into zones and lines needs. The helpers live beside it in this package:
 
 * :mod:`.reader`: detector + OCR + plate rules for one frame;
 * :mod:`.plates`: plate formats and look-alike corrections;
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from bytewax import operators as op
@@ -38,6 +41,7 @@ from gtvision.operators.lpr.reader import (
 __all__ = [
     "DEFAULT_VARIANTS",
     "CropVariant",
+    "FrameReads",
     "PlateReader",
     "PlateReading",
     "ReadRequest",
@@ -46,6 +50,7 @@ __all__ = [
     "cut",
     "encode_crop",
     "load_image",
+    "read_frames",
     "read_plates",
     "to_events",
 ]
@@ -135,3 +140,51 @@ def read_plates(
     may be passed instead for single-process runs (tests, benchmarks, the demo).
     """
     return op.flat_map("read", up, _LazyReader(models_dir, device, backend, config, reader))
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReads:
+    """The plates read in one frame (none is an answer too: the frame was read)."""
+
+    city_id: int
+    camera_id: int
+    ts: datetime
+    width: int
+    height: int
+    reads: tuple[PlateRead, ...] = ()
+
+    def items(self) -> tuple[PlateRead, ...]:
+        """The reads (``flat_map`` them to get :func:`read_plates`' stream)."""
+        return self.reads
+
+
+class _FrameReader:
+    def __init__(self, reader: _LazyReader) -> None:
+        self.reader = reader
+
+    def __call__(self, item: Frame | ReadRequest) -> FrameReads:
+        frame = item.frame if isinstance(item, ReadRequest) else item
+        found = tuple(self.reader(item))
+        return FrameReads(
+            frame.city_id, frame.camera_id, frame.ts, frame.width, frame.height, found
+        )
+
+
+@operator
+def read_frames(
+    step_id: str,
+    up: Stream[Frame] | Stream[ReadRequest] | Stream[Frame | ReadRequest],
+    models_dir: Path,
+    *,
+    device: str = "cpu",
+    backend: str = "auto",
+    config: ReaderConfig | None = None,
+    reader: PlateReader | None = None,
+) -> Stream[FrameReads]:
+    """:func:`read_plates`, one :class:`FrameReads` per frame read (also frames without plates).
+
+    Frame order per camera is kept (a ``map`` on the frame's worker), so a tracker downstream
+    sees every read frame, and tracks of plates that left age out in time.
+    """
+    lazy = _LazyReader(models_dir, device, backend, config, reader)
+    return op.map("read", up, _FrameReader(lazy))

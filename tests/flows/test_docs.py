@@ -104,7 +104,7 @@ def test_the_reference_names_every_public_name() -> None:
 
 def test_the_example_flows_are_at_most_40_lines_on_the_public_api() -> None:
     examples = sorted((DOC.parents[1] / "examples" / "flows").glob("*.py"))
-    assert len(examples) == 3
+    assert len(examples) == 4
     for path in examples:
         text = path.read_text("utf-8")
         assert len(text.splitlines()) <= 40, path.name

@@ -172,3 +172,33 @@ def test_scoring_matches_closest_first_and_lists_misses_and_false_events() -> No
     assert [m["time"] for m in report.misses] == [30.0]
     assert [f["plate"] for f in report.false_events] == ["XYZ9999"]
     assert "camera.online" not in report.scores
+
+
+def test_plates_in_zone_flow_names_the_plate_that_entered(tmp_path: Path) -> None:
+    """Plate boxes feed zones (issue 18 §5): two rendered cars, only the right-lane one's
+    plate enters the zone (lower right of the picture); its ``zone.entered`` carries the
+    plate, and the left-lane car's plate, read all the way, gives no zone event."""
+    video = street_video(
+        tmp_path / "two.mp4",
+        [
+            SampleCar("BRA2E19", "mercosul", 0.2, 3.0, (176, 32, 40), -0.18),
+            SampleCar("GTV5K42", "mercosul", 0.8, 3.0, (40, 70, 150), 0.18),
+        ],
+        duration=4.0,
+    )
+    zone = '{"name": "near", "points": [[0.5, 0.6], [1.0, 0.6], [1.0, 1.0], [0.5, 1.0]]}'
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "type,camera,time,plate,zone,tolerance_s\n"
+        "zone.entered,1,2.0,GTV5K42,near,1\n"
+        "lpr.detected,1,0.9,BRA2E19,,1\n"
+        "lpr.detected,1,1.5,GTV5K42,,1\n"
+    )
+    report = _eval(
+        str(video), "--camera-id", "1", "--start", "2026-05-01T08:00:00Z", "--fps", "5",
+        "--labels", str(labels), "--flow", "examples.flows.plates_in_zone:build",
+        "--param", f"zone={zone}",
+    )  # fmt: skip
+    assert report["types"]["zone.entered"]["matched"] == 1
+    assert report["types"]["lpr.detected"]["matched"] == 2
+    assert report["false_events"] == []

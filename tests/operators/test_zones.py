@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from gtvision.events import Box, LineCrossed, ZoneEntered
 from gtvision.operators.geometry import ZONE_LIST, Line, Zone
 from gtvision.operators.tracking import (
+    PLATE,
     FrameObjects,
     TrackedObjects,
     TrackerConfig,
@@ -126,3 +127,59 @@ def test_nearby_blobs_are_one_object_and_tracked_items_pass_through() -> None:
     assert merge_boxes([far, b, a], margin=5) == (Box(x1=0, y1=0, x2=30, y2=10), far)
     done = TrackedObjects(0, 1, T0, W, H, (far,), (42,))
     assert _TrackLogic(TrackerConfig(), None).on_item(done)[0] == [done]
+
+
+def test_a_box_missed_for_a_frame_inside_a_zone_does_not_enter_twice() -> None:
+    """A detection gap ByteTrack bridges (the track is lost, then found again) keeps the track
+    inside: one ``zone.entered``, not one per reappearance."""
+    xs: list[float | None] = [200, 205, 210, None, 215, 220, None, None, 225, 230]
+    items = [
+        FrameObjects(0, 5, T0 + timedelta(seconds=0.2 * i), W, H, ()
+                     if x is None else (Box(x1=x, y1=100, x2=x + 30, y2=130),))
+        for i, x in enumerate(xs)
+    ]  # fmt: skip
+    events = [e for e in run(items, "zone") if isinstance(e, ZoneEntered)]
+    assert [(e.zone, e.track_id, e.ts - T0) for e in events] == [("gate", 1, timedelta(0))]
+
+
+def _plates(t: float, *reads: tuple[str, float, float, float]) -> FrameObjects:
+    """A frame of plate reads ``(text, confidence, x, y)`` (plate boxes 40x14 px)."""
+    return FrameObjects(
+        0, 6, T0 + timedelta(seconds=t), W, H,
+        tuple(Box(x1=x, y1=y, x2=x + 40, y2=y + 14) for _, _, x, y in reads), PLATE,
+        tuple(text for text, _, _, _ in reads), tuple(conf for _, conf, _, _ in reads),
+    )  # fmt: skip
+
+
+def _tracked(tracker: _TrackLogic, frame: FrameObjects) -> TrackedObjects:
+    (out,) = tracker.on_item(frame)[0]
+    return out
+
+
+def test_plate_boxes_are_followed_by_their_text_and_named_by_their_best_read() -> None:
+    """Plate boxes that never overlap from frame to frame (a near car at 5 fps) keep one track
+    by their text; a misread frame stays on its track by overlap; two plates in one frame are
+    two tracks; a track unread for longer than the pass gap ends."""
+    frames = [
+        _plates(0.0, ("BRA2E19", 0.7, 10, 60), ("GTV5K42", 0.9, 200, 60)),
+        _plates(0.2, ("BRA2E19", 0.95, 10, 80), ("GTV5K42", 0.9, 200, 80)),
+        _plates(0.4, ("X4", 0.5, 12, 82)),  # misread, box overlaps the last one
+        _plates(0.6, ("BRA2E19", 0.8, 14, 120)),  # jumped 38 px: no overlap
+        _plates(0.8, ("BRA2E19", 0.8, 200, 190)),
+        _plates(3.0, ("BRA2E19", 0.8, 14, 120)),  # 2.2 s later: another pass
+    ]
+    tracker = _TrackLogic(TrackerConfig(), None)
+    out = [_tracked(tracker, f) for f in frames]
+    assert [o.track_ids for o in out] == [(1, 2), (1, 2), (1,), (1,), (1,), (3,)]
+    assert [o.texts for o in out][1:4] == [("BRA2E19", "GTV5K42"), ("BRA2E19",), ("BRA2E19",)]
+    assert out[0].texts == ("BRA2E19", "GTV5K42")
+    assert out[2].held == (2,)  # GTV5K42 not read in this frame: kept
+    state = pickle.loads(pickle.dumps(tracker.snapshot()))
+    resumed = _TrackLogic(TrackerConfig(), state)
+    assert _tracked(resumed, _plates(3.2, ("BRA2E19", 0.9, 16, 130))).track_ids == (3,)
+    # through a zone: one entry, named by the best read
+    seen = run([_plates(0.2 * i, ("GTV5K42", 0.6 + i / 100, 120 + 12 * i, 100)) for i in range(8)]
+               + [_plates(1.6, ("GTV5K4Z", 0.99, 216, 100))], "zone")  # fmt: skip
+    entered = [e for e in seen if isinstance(e, ZoneEntered)]
+    assert [(e.zone, e.label, e.plate) for e in entered] == [("gate", "plate", "GTV5K42")]
+    assert len(seen) == 1
