@@ -110,6 +110,23 @@ class MediaMtxApi:
             if page >= int(body.get("pageCount") or 0):
                 return out
 
+    async def online(self) -> dict[str, str | None]:
+        """Paths whose source is online now (runtime ``/v3/paths/list``): name -> since.
+
+        ``online``/``onlineTime`` (MediaMTX ≥ 1.15), else the older ``ready``/``readyTime``.
+        """
+        out: dict[str, str | None] = {}
+        page = 0
+        while True:
+            params = {"page": page, "itemsPerPage": PAGE}
+            body = await self._call("GET", "/v3/paths/list", params=params)
+            for item in body.get("items") or []:
+                if item.get("online", item.get("ready")):
+                    out[item["name"]] = item.get("onlineTime") or item.get("readyTime")
+            page += 1
+            if page >= int(body.get("pageCount") or 0):
+                return out
+
     async def add(self, name: str, conf: dict[str, Any]) -> None:
         """``POST /v3/config/paths/add/{name}``."""
         await self._call("POST", f"/v3/config/paths/add/{quote(name)}", json=conf)

@@ -28,6 +28,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,15 @@ class LiveRelay:
     def cameras(self) -> int:
         """Cameras being read."""
         return len(self._cameras)
+
+    def receiving(self, within_s: float = 5.0) -> dict[int, datetime]:
+        """Cameras this relay reads that delivered video in the last ``within_s``: since when."""
+        out: dict[int, datetime] = {}
+        for camera_id, cam in self._cameras.items():
+            since = cam.feed.receiving(within_s)
+            if since is not None:
+                out[camera_id] = since
+        return out
 
     def modes(self) -> dict[str, int]:
         """How many viewers get passed-through H.264 and how many a decoded+encoded stream."""

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,8 @@ class CameraFeed:
         self.time_base: Fraction = Fraction(stream.time_base or Fraction(1, 90000))
         self.extradata: bytes = bytes(stream.codec_context.extradata or b"")
         self.ended = False
+        self.receiving_since: datetime | None = None  # first packet of the current connection
+        self.last_packet = 0.0  # time.monotonic() of the latest packet
         self._clock = _Clock(self.time_base)
         self._gop: list[Unit] = []
         self._gop_bytes = 0
@@ -177,7 +180,7 @@ class CameraFeed:
                 )
             finally:
                 container.close()
-            self._post(self._drop_gop)  # the next GOP is a new stream's
+            self._post(self._disconnected)
             while not self._stop.is_set():
                 if self._stop.wait(backoff.next()):
                     break
@@ -251,7 +254,20 @@ class CameraFeed:
     def _drop_gop(self) -> None:
         self._gop, self._gop_bytes = [], 0
 
+    def _disconnected(self) -> None:
+        self._drop_gop()  # the next GOP is a new stream's
+        self.receiving_since = None
+
+    def receiving(self, within_s: float) -> datetime | None:
+        """Since when this connection delivers, if a packet came in the last ``within_s``."""
+        if self.receiving_since is None or time.monotonic() - self.last_packet > within_s:
+            return None
+        return self.receiving_since
+
     def _deliver(self, unit: Unit) -> None:
+        self.last_packet = time.monotonic()
+        if self.receiving_since is None:
+            self.receiving_since = datetime.now(UTC)
         if unit.keyframe:
             self._gop, self._gop_bytes = [unit], unit.packet.size
         elif self._gop:

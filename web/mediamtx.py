@@ -23,21 +23,25 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from gtvision.config import ConfigError, Settings
-from gtvision.sinks.mediamtx import MediaMtxApi, PathSync, path_name
+from gtvision.sinks.mediamtx import MediaMtxApi, MediaMtxError, PathSync, camera_of, path_name
 
+log = logging.getLogger(__name__)
 ALGORITHM = "ES256"
 ISSUER = "gtvision"
 AUDIENCE = "mediamtx"
@@ -145,12 +149,61 @@ def player_urls(settings: Settings, camera_id: int) -> dict[str, str] | None:
     return {"path": path, "whep_url": f"{base}/{path}/whep", "hls_url": f"{hls}/{path}/index.m3u8"}
 
 
+class OnlineCameras:
+    """Cameras whose MediaMTX path is online (its source delivers), asked at most every 5 s.
+
+    A MediaMTX error answers ``{}`` (nothing known to be online), logged once per outage:
+    camera health must not fail because the video server is away.
+    """
+
+    TTL_S = 5.0
+
+    def __init__(self, api: MediaMtxApi) -> None:
+        self.api = api
+        self._at = -self.TTL_S
+        self._known: dict[int, datetime | None] = {}
+        self._failing = False
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> dict[int, datetime | None]:
+        """Camera id -> since when MediaMTX receives its video (``None``: not said)."""
+        async with self._lock:  # one question in flight; the others wait for its answer
+            if time.monotonic() - self._at < self.TTL_S:
+                return self._known
+            try:
+                paths = await self.api.online()
+            except (httpx.HTTPError, MediaMtxError, ValueError) as err:
+                if not self._failing:
+                    log.warning("MediaMTX path states unavailable: %s", type(err).__name__)
+                self._failing, paths = True, {}
+            else:
+                self._failing = False
+            self._known = {
+                cam: _when(since) for name, since in paths.items() if (cam := camera_of(name))
+            }
+            self._at = time.monotonic()
+            return self._known
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class MediaMtx:
-    """The integration in one web process: token signer, and the path sync when configured."""
+    """The integration in one web process.
+
+    Token signer; with the control API configured, the path sync and the paths' states.
+    """
 
     auth: MediaMtxAuth
     sync: PathSync | None
+    online: OnlineCameras | None = None
 
 
 @contextlib.asynccontextmanager
@@ -173,7 +226,7 @@ async def mediamtx_for(settings: Settings) -> AsyncIterator[MediaMtx | None]:
     stop = asyncio.Event()
     task = asyncio.ensure_future(sync.run(stop))
     try:
-        yield MediaMtx(auth, sync)
+        yield MediaMtx(auth, sync, OnlineCameras(api))
     finally:
         stop.set()
         with contextlib.suppress(TimeoutError):

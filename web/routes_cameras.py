@@ -28,6 +28,7 @@ from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import CameraIn, CameraPatch, CityQuery
 from gtvision.web.problems import ApiError, not_found
 from gtvision.web.ssrf import UnsafeUrl, check_stream_url, mask_credentials
+from gtvision.web.state import AppState
 
 _COLS = (
     "id, city_id, name, stream_url, enabled, lpr_enabled, motion_enabled, analysis_fps, "
@@ -79,10 +80,12 @@ _STATUS_SQL = (
 
 @endpoint(Perm.CAMERAS_READ, "Health of every camera", query=CityQuery)
 async def camera_status(call: Call) -> Response:
-    """Per camera its last health event: ``state``, ``since``, ``reason``, ``detail``.
+    """Per camera its last health event: ``state``, ``since``, ``reason``, ``detail``, ``live``.
 
-    ``state`` is online / offline / stalled, ``unknown`` before the first health event and
-    ``disabled`` for a switched-off camera.
+    ``state`` is online / offline / stalled (the flow's reader), ``unknown`` before the first
+    health event and ``disabled`` for a switched-off camera. ``live``: ``{"via": "relay" |
+    "mediamtx", "since"}`` while live video of the camera is being received now (this web
+    process's relay, or MediaMTX), else ``null``: a camera no flow reads can still be online.
     """
     city = call.user.scope(call.query(CityQuery).city_id)
     args: dict[str, Any] = {"types": list(_HEALTH)}
@@ -92,11 +95,28 @@ async def camera_status(call: Call) -> Response:
     async with call.state.pool.connection() as conn:
         cur = await conn.execute(_STATUS_SQL.format(where=where).encode(), args)
         rows = await cur.fetchall()
+    live = await _live_now(call.state)
     items = []
     for row in rows:
         state = str(row.pop("type") or "camera.unknown").removeprefix("camera.")
-        items.append({**row, "state": state if row.pop("enabled") else "disabled"})
+        on = row.pop("enabled")
+        items.append(
+            {**row, "state": state if on else "disabled", "live": live.get(row["camera_id"])}
+        )
     return ok({"items": items})
+
+
+async def _live_now(state: AppState) -> dict[int, dict[str, Any]]:
+    """Cameras whose live video is received now: this process's relay first, then MediaMTX."""
+    out: dict[int, dict[str, Any]] = {}
+    mtx = state.mediamtx
+    if mtx is not None and mtx.online is not None:
+        for cam, since in (await mtx.online.get()).items():
+            out[cam] = {"via": "mediamtx", "since": since}
+    if state.live is not None:
+        for cam, since in state.live.receiving().items():
+            out[cam] = {"via": "relay", "since": since}
+    return out
 
 
 async def _camera(call: Call, camera_id: int) -> dict[str, Any]:

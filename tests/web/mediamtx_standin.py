@@ -150,6 +150,7 @@ class MediaMtxStandIn:
         self.jwks_url = jwks_url
         self.spec = Spec()
         self.paths: dict[str, dict[str, Any]] = {}
+        self.online: dict[str, str] = {}  # runtime: path name -> onlineTime (its source delivers)
         self.violations: list[str] = []
         self.calls: list[tuple[str, str]] = []  # (method, path) of authorised control calls
         self.refused: list[str] = []  # why requests were refused (401)
@@ -264,6 +265,13 @@ class MediaMtxStandIn:
             count = max(1, -(-len(items) // per)) if items else 0
             chunk = items[page * per : (page + 1) * per]
             return 200, {"itemCount": len(items), "pageCount": count, "items": chunk}
+        if op_id == "pathsList":  # runtime state of the configured paths
+            page = int(query.get("page", ["0"])[0])
+            per = int(query.get("itemsPerPage", ["100"])[0])
+            items = [self._runtime(k) for k in sorted(self.paths)]
+            count = max(1, -(-len(items) // per)) if items else 0
+            chunk = items[page * per : (page + 1) * per]
+            return 200, {"itemCount": len(items), "pageCount": count, "items": chunk}
         if op_id == "configPathsGet":
             return (200, self.paths[name]) if name in self.paths else (404, _err("path not found"))
         if op_id == "configPathsAdd":
@@ -284,6 +292,20 @@ class MediaMtxStandIn:
             self.refresh_jwks()
             return 200, ok
         return 500, _err(f"the stand-in does not implement {op_id}")
+
+    def _runtime(self, name: str) -> dict[str, Any]:
+        """A ``Path`` of ``/v3/paths/list`` (every field of MediaMTX's schema)."""
+        since = self.online.get(name)
+        # a pulled path always has its source (MediaMTX answers null only for publisher paths;
+        # the validator cannot take null for this allOf, so the stand-in never sends it)
+        source = {"type": "rtspSource", "id": ""}
+        return {
+            "name": name, "confName": name, "source": source, "available": since is not None,
+            "availableTime": since, "online": since is not None, "onlineTime": since,
+            "ready": since is not None, "readyTime": since, "tracks": [], "tracks2": [],
+            "inboundBytes": 0, "outboundBytes": 0, "inboundFramesInError": 0,
+            "bytesReceived": 0, "bytesSent": 0, "readers": [],
+        }  # fmt: skip
 
     def _player(self, req: BaseHTTPRequestHandler, path: str, token: str) -> None:
         found = re.match(r"^/(.+)/(whep|index\.m3u8)$", path)

@@ -186,6 +186,8 @@ def test_live_tile_decodes_frames(
     clean.login(page, console.user(Role.VIEWER), "/live")
     tile = page.locator(f"[data-testid=tile][data-camera='{camera}']")
     tile.wait_for()
+    state = tile.locator("[data-testid=tile-state]")
+    assert state.inner_text() == "sem sinal ainda"  # no flow reads this camera
     tile.locator("[data-testid=tile-play]").click()
     video = tile.locator("[data-testid=tile-video]")
     frames = "v => v.getVideoPlaybackQuality().totalVideoFrames"
@@ -194,6 +196,15 @@ def test_live_tile_decodes_frames(
     time.sleep(1.0)
     assert video.evaluate(frames) > first, "frames stopped"
     assert video.evaluate("v => v.videoWidth") == 640
+    assert state.inner_text().startswith("online · vídeo ao vivo"), "a tile that decodes is online"
+    # another console, not watching: the server's relay says the camera delivers video
+    other = clean.page()
+    clean.login(other, console.user(Role.OPERATOR), "/live")
+    other_state = other.locator(
+        f"[data-testid=tile][data-camera='{camera}'] [data-testid=tile-state]"
+    )
+    other_state.wait_for()
+    assert other_state.inner_text().startswith("online · vídeo ao vivo")
     metrics = httpx.get(console.base + "/metrics").text
     assert 'gtvision_live_viewers{kind="passthrough"} 1.0' in metrics, "H.264 passthrough"
     ARTIFACTS.mkdir(exist_ok=True)

@@ -143,6 +143,10 @@ async def test_two_viewers_share_one_reader_and_it_stops_after_them(
     await asyncio.wait_for(asyncio.gather(one.enough.wait(), two.enough.wait()), 30)
     assert set(one.frames) == {(640, 360)}  # decoded by the viewers: the packets were valid
     assert set(two.frames) == {(640, 360)}
+    status = await api.client.get("/cameras/status", headers=api.auth("a", Role.VIEWER))
+    live = {i["camera_id"]: i["live"] for i in status.json()["items"]}
+    assert live[camera]["via"] == "relay"  # no flow reads it: the relay says it delivers
+    assert live[api.world.cameras["a"]] is None
     with psycopg.connect(api.settings.database_url) as conn:
         rows = conn.execute(
             "SELECT username FROM audit_log WHERE action = 'camera.live' AND target = %s",

@@ -196,6 +196,18 @@ async def test_live_hands_out_a_token_mediamtx_accepts_for_that_camera_only(live
             (f"camera:{cam_a}",),
         ).fetchall()
     assert ("mediamtx",) in rows
+    # camera health shows what MediaMTX receives (a camera no flow reads is online)
+    live.mtx.online[path_name(cam_a)] = "2026-05-01T08:00:00Z"
+    status = await live.client.get("/cameras/status", headers=live.auth("a", Role.VIEWER))
+    assert status.status_code == 200, status.text
+    mine = {i["camera_id"]: i for i in status.json()["items"]}
+    assert mine[cam_a]["live"] == {"via": "mediamtx", "since": "2026-05-01T08:00:00Z"}
+    live.mtx.stop()  # MediaMTX away: health still answers, nothing claimed live
+    live.app.state.gtv.mediamtx.online._at = float("-inf")
+    status = await live.client.get("/cameras/status", headers=live.auth("a", Role.VIEWER))
+    assert status.status_code == 200
+    assert {i["camera_id"]: i["live"] for i in status.json()["items"]}[cam_a] is None
+    live.mtx.start()
     assert live.mtx.violations == []
 
 

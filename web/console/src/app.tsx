@@ -149,6 +149,7 @@ function onHealth(events: Payload[]): void {
       since: e.ts,
       reason: e.reason ?? null,
       detail: e.detail ?? null,
+      live: old?.live ?? null,
     });
   }
   health.value = next;

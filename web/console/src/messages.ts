@@ -65,6 +65,8 @@ export const ptBR = {
   "state.unknown": "sem sinal ainda",
   "state.disabled": "desativada",
   "state.since": "desde {time}",
+  "state.video": "vídeo ao vivo",
+  "state.analysis": "análise: {state}",
 
   "alerts.title": "Fila de alertas",
   "alerts.unacked": "Não reconhecidos",
@@ -306,6 +308,8 @@ export const en: Record<MessageKey, string> = {
   "state.unknown": "no signal yet",
   "state.disabled": "disabled",
   "state.since": "since {time}",
+  "state.video": "live video",
+  "state.analysis": "analysis: {state}",
 
   "alerts.title": "Alert queue",
   "alerts.unacked": "Unacknowledged",

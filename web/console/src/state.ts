@@ -42,11 +42,16 @@ export async function loadMe(): Promise<void> {
 }
 
 export async function loadCameras(): Promise<void> {
-  const [list, status] = await Promise.all([
+  const [list] = await Promise.all([
     api<{ items: Camera[] }>("/cameras", { query: cityQuery() }),
-    api<{ items: CameraStatus[] }>("/cameras/status", { query: cityQuery() }),
+    loadStatus(),
   ]);
   cameras.value = list.items.filter((c) => cityId.value === null || c.city_id === cityId.value);
+}
+
+/** Re-read every camera's health and live-video state (the wall polls it while shown). */
+export async function loadStatus(): Promise<void> {
+  const status = await api<{ items: CameraStatus[] }>("/cameras/status", { query: cityQuery() });
   health.value = new Map(status.items.map((s) => [s.camera_id, s]));
 }
 

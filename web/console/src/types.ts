@@ -35,6 +35,8 @@ export interface CameraStatus {
   since: string | null;
   reason: string | null;
   detail: string | null;
+  /** Live video of the camera being received now (the server's relay, or MediaMTX). */
+  live?: { via: "relay" | "mediamtx"; since: string | null } | null;
 }
 
 export interface Candidate {

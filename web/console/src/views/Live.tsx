@@ -5,12 +5,14 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError } from "../api";
 import { feed } from "../feed";
 import { t } from "../i18n";
-import { cameras, health, timezone } from "../state";
+import { shownState } from "../camerastate";
+import { cameras, health, loadStatus, timezone } from "../state";
 import type { Camera, Payload } from "../types";
 import { Plate, Time } from "../ui";
 import { fmtTime } from "../i18n";
 
 const MAX_PASSES = 30;
+const STATUS_POLL_MS = 10_000; // live-video states (relay, MediaMTX) have no feed events
 const PLAY_ALL_MAX = 9; // the relay re-encodes per camera: keep "watch all" to a sane wall
 
 /** Wait for ICE gathering (the server answers once, it does not trickle), at most 2 s. */
@@ -110,8 +112,8 @@ interface TileProps {
 function Tile({ camera, playing, enlarged, onToggle, onEnlarge }: TileProps) {
   const video = useRef<HTMLVideoElement>(null);
   const { status, error } = useWebRtc(camera.id, playing, video);
-  const h = health.value.get(camera.id);
-  const state = camera.enabled ? (h?.state ?? "unknown") : "disabled";
+  const shown = shownState(camera.enabled, health.value.get(camera.id), status === "live");
+  const state = shown.state;
   return (
     <article
       class={`tile state-${state}${enlarged ? " enlarged" : ""}`}
@@ -123,10 +125,15 @@ function Tile({ camera, playing, enlarged, onToggle, onEnlarge }: TileProps) {
           {camera.name}
         </button>
         <span class={`dot ${state}`} />
-        <span class="tile-state">
+        <span
+          class="tile-state"
+          data-testid="tile-state"
+          title={shown.video ? t("state.analysis", { state: t(`state.${shown.flow}`) }) : undefined}
+        >
           {t(`state.${state}`)}
-          {h?.since && state !== "disabled" ? (
-            <span class="muted"> · {t("state.since", { time: fmtTime(h.since, timezone.value) })}</span>
+          {shown.video ? <span class="muted"> · {t("state.video")}</span> : null}
+          {shown.since && state !== "disabled" ? (
+            <span class="muted"> · {t("state.since", { time: fmtTime(shown.since, timezone.value) })}</span>
           ) : null}
         </span>
       </header>
@@ -182,6 +189,10 @@ export function Live() {
   const [filter, setFilter] = useState("");
   const [playing, setPlaying] = useState<Set<number>>(new Set());
   const [enlarged, setEnlarged] = useState<number | null>(null);
+  useEffect(() => {
+    const timer = setInterval(() => void loadStatus().catch(() => undefined), STATUS_POLL_MS);
+    return () => clearInterval(timer);
+  }, []);
   const needle = filter.trim().toLowerCase();
   const shown = cameras.value.filter((c) => !needle || c.name.toLowerCase().includes(needle));
 
