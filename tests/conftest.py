@@ -330,11 +330,15 @@ def rtsp_status(url: str, timeout: float = 5.0) -> int:
 
 @dataclass
 class RtspServer:
-    """One ``tests/rtsp_server.py`` process on ``127.0.0.1:port``."""
+    """One ``tests/rtsp_server.py`` process on ``127.0.0.1:port``.
+
+    ``files``: video files it plays once each at ``/<stem>``, like cameras (see the launcher).
+    """
 
     port: int
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    files: tuple[Path, ...] = ()
 
     def url(self, name: str) -> str:
         """Where readers read NAME."""
@@ -357,7 +361,13 @@ class RtspServer:
             pytest.fail(f"{SYSTEM_PYTHON} is missing: install the Debian packages {_RTSP_PACKAGES}")
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [SYSTEM_PYTHON, str(RTSP_LAUNCHER), "--port", str(self.port)],
+                [
+                    SYSTEM_PYTHON,
+                    str(RTSP_LAUNCHER),
+                    "--port",
+                    str(self.port),
+                    *map(str, self.files),
+                ],
                 stdout=subprocess.PIPE,
                 stderr=log,
             )

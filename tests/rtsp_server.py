@@ -14,6 +14,11 @@ Run it with Debian's interpreter (it needs ``python3-gi`` and ``gir1.2-gst-rtsp-
 * Reading a NAME nobody publishes answers ``404 Not Found``. When the publisher goes away its
   readers are disconnected (like MediaMTX), so they see the stream end and must reconnect.
 * NAME is one path segment (``[A-Za-z0-9_.-]``); only H.264 is relayed.
+* Video files given on the command line (H.264 MP4) are played like cameras, each from its
+  first frame, once: ``rtsp://127.0.0.1:PORT/STEM`` plays ``STEM.mp4`` in real time to the
+  first reader that asks; later requests get ``404 Not Found``, so a reader that reconnects
+  after the end does not replay the file under new times (the multi-camera replay test feeds
+  "the same files" this way to live cameras that see every frame).
 
 The process prints ``READY <port>`` on stdout once it accepts connections, and runs until it
 is killed. Mounts are created on demand by :class:`Mounts` when a request for a path arrives.
@@ -26,6 +31,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gi
@@ -46,6 +52,10 @@ RECORD_LAUNCH = (
 PLAY_LAUNCH = (
     "( appsrc name=src is-live=true format=time do-timestamp=false block=false "
     "max-bytes=20000000 leaky-type=upstream ! rtph264pay name=pay0 pt=96 config-interval=0 )"
+)
+FILE_LAUNCH = (
+    "( filesrc location={path} ! qtdemux ! h264parse config-interval=-1 ! "
+    "rtph264pay name=pay0 pt=96 config-interval=-1 )"
 )
 
 
@@ -228,11 +238,35 @@ class Mounts(GstRtspServer.RTSPMountPoints):  # type: ignore[misc]
             self.hub.reader_configured(name, media)
 
 
+def mount_file_once(mounts: Any, path: Path) -> None:
+    """Play ``path`` at ``/<stem>`` from its first frame to the first reader only."""
+    mount = f"/{path.stem}"
+    if not NAME_RE.match(path.stem) or path.stem == "pub":
+        msg = f"a file's name must be a NAME other than 'pub' ([A-Za-z0-9_.-]), got {path.name!r}"
+        raise SystemExit(msg)
+
+    def once(_factory: Any, media: Any) -> None:
+        # unmounted once it plays (SETUP still looks the mount up after DESCRIBE)
+        def playing(_media: Any, state: int) -> None:
+            if state == Gst.State.PLAYING:
+                GLib.idle_add(lambda: mounts.remove_factory(mount) and False)
+
+        media.connect("new-state", playing)
+
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(FILE_LAUNCH.format(path=str(path.resolve())))
+    factory.set_shared(False)
+    factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
+    factory.connect("media-configure", once)
+    mounts.add_factory(mount, factory)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until killed; print ``READY <port>`` once listening."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8554)
+    parser.add_argument("files", nargs="*", type=Path, help="video files played once each")
     args = parser.parse_args(argv)
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -241,7 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     # Without unlimited threads a publisher and a reader of the same relay deadlock.
     server.get_thread_pool().set_max_threads(-1)
     hub = Hub(server)
-    server.set_mount_points(Mounts(hub))
+    mounts = Mounts(hub)
+    for path in args.files:
+        mount_file_once(mounts, path)
+    server.set_mount_points(mounts)
     if server.attach(None) == 0:
         print(f"cannot listen on {args.host}:{args.port}", file=sys.stderr)
         return 1

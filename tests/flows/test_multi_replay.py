@@ -19,10 +19,10 @@ import pytest
 from gtvision.events import CameraEvent, EventBase, MotionIncident, parse_event
 from gtvision.sources.testvideo import make_video, moving_box
 
+from ..conftest import RtspServer
 from .test_cli_flows import _env, free_port
 
 GTV = [sys.executable, "-m", "gtvision.cli"]
-FILES_SERVER = Path(__file__).with_name("rtsp_files.py")
 # (first, last) second of each camera's moving boxes: 2 incidents, 1, 2
 MOVES = {
     "cam_a": [(0.4, 1.0), (3.6, 4.4)],
@@ -159,17 +159,12 @@ def test_replay_of_three_files_gives_the_ids_of_three_live_cameras(
     videos: dict[str, Path], tmp_path: Path
 ) -> None:
     names = sorted(videos)
-    port = free_port()
-    server = subprocess.Popen(
-        ["/usr/bin/python3", str(FILES_SERVER), "--port", str(port), *map(str, videos.values())],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    # each file played once, from its first frame, like a camera seen from its first frame
+    server = RtspServer(free_port(), tmp_path / "rtsp.log", files=tuple(videos.values()))
+    server.start()
     live = tmp_path / "live.jsonl"
     try:
-        assert server.stdout is not None
-        assert server.stdout.readline().startswith("READY"), "the RTSP file server did not start"
-        urls = ",".join(f"rtsp://127.0.0.1:{port}/{n}" for n in names)
+        urls = ",".join(server.url(n) for n in names)
         metrics_port = free_port()
         run = subprocess.Popen(
             [*GTV, "run", "motion", "--jsonl", str(live), "--poll-s", "0.5"],
@@ -189,7 +184,6 @@ def test_replay_of_three_files_gives_the_ids_of_three_live_cameras(
             run.wait(timeout=20)
     finally:
         server.kill()
-        server.wait(timeout=10)
     cameras = [1_000_001 + i for i in range(3)]  # GTV_RTSP_URLS cameras, in order
     online: dict[int, datetime] = {}
     for e in events:
