@@ -27,6 +27,7 @@ from bytewax.outputs import Sink
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from pydantic import BaseModel
 
+from gtvision.cluster import Cluster
 from gtvision.config import Settings
 from gtvision.events import EventBase
 from gtvision.operators.geometry import Line, Zone
@@ -142,3 +143,35 @@ def recovery_config(
             mine = f"part-{process_id}.sqlite3"
             os.replace(Path(tmp) / mine, directory / mine)
     return RecoveryConfig(str(directory), backup)
+
+
+def run_dataflow(
+    builder: FlowBuilder,
+    ctx: FlowContext,
+    cluster: Cluster,
+    *,
+    snapshot_s: float,
+    recovery: RecoveryConfig | None,
+    verbose: bool = False,
+) -> str | None:
+    """Build the flow and run it as this process of ``cluster`` (``run`` and ``replay``).
+
+    ``None`` when it completed, else what to print (:func:`gtvision.flows.errors.flow_error`:
+    the user's exception first, from building the flow too). Bytewax's Rust panic reports are
+    kept off stderr unless ``verbose``.
+    """
+    from bytewax.run import cli_main
+
+    from gtvision.flows.errors import QuietRustPanics, flow_error
+
+    try:
+        with QuietRustPanics(verbose):
+            cli_main(
+                builder(ctx),
+                **cluster.bytewax_args(),
+                epoch_interval=timedelta(seconds=snapshot_s),
+                recovery_config=recovery,
+            )
+    except Exception as err:  # Bytewax wraps the step's error: report the user's exception
+        return flow_error(err, verbose=verbose)
+    return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -142,11 +142,15 @@ def _resuming(directory: Path | None) -> bool:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from bytewax.run import cli_main
     from tqdm import tqdm
 
-    from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow, recovery_config
-    from gtvision.flows.errors import QuietRustPanics, flow_error
+    from gtvision.flows.context import (
+        FlowContext,
+        FlowNotFoundError,
+        load_flow,
+        recovery_config,
+        run_dataflow,
+    )
     from gtvision.flows.jsonl import JsonlSink
     from gtvision.flows.params import ParamsError, flow_params
     from gtvision.operators.motion import MotionSettings
@@ -214,20 +218,19 @@ def _replay(args: argparse.Namespace) -> int:
         args.recovery_directory, process_id=cluster.process_id, processes=cluster.processes
     )
     try:
-        with QuietRustPanics(args.verbose):
-            cli_main(
-                builder(ctx),
-                **cluster.bytewax_args(),
-                epoch_interval=timedelta(
-                    seconds=args.snapshot_interval or settings.snapshot_interval_s
-                ),
-                recovery_config=recovery,
-            )
-    except Exception as err:  # Bytewax wraps the step's error: report the user's exception
-        print(f"gtvision: {flow_error(err, verbose=args.verbose)}", file=sys.stderr)
-        names = ", ".join(repr(p.file) for p in plans)
-        print(f"gtvision: replay of {names} failed", file=sys.stderr)
-        return 1
+        error = run_dataflow(
+            builder,
+            ctx,
+            cluster,
+            snapshot_s=args.snapshot_interval or settings.snapshot_interval_s,
+            recovery=recovery,
+            verbose=args.verbose,
+        )
+        if error is not None:
+            print(f"gtvision: {error}", file=sys.stderr)
+            names = ", ".join(repr(p.file) for p in plans)
+            print(f"gtvision: replay of {names} failed", file=sys.stderr)
+            return 1
     finally:
         for bar in bars:
             bar.close()

@@ -29,11 +29,15 @@ from gtvision.config import ConfigError, load_settings
 
 def _run(args: argparse.Namespace) -> int:
     from bytewax.outputs import Sink
-    from bytewax.run import cli_main
 
     from gtvision.events import EventBase
-    from gtvision.flows.context import FlowContext, FlowNotFoundError, load_flow, recovery_config
-    from gtvision.flows.errors import QuietRustPanics, flow_error
+    from gtvision.flows.context import (
+        FlowContext,
+        FlowNotFoundError,
+        load_flow,
+        recovery_config,
+        run_dataflow,
+    )
     from gtvision.flows.jsonl import JsonlSink
     from gtvision.flows.params import ParamsError, flow_params
     from gtvision.sources.cameras import CameraDirectory, DbCameras, env_cameras
@@ -97,18 +101,17 @@ def _run(args: argparse.Namespace) -> int:
     from gtvision import metrics
 
     metrics.serve_http(args.metrics_port or settings.metrics_port, settings.http_host, "run")
-    try:
-        with QuietRustPanics(args.verbose), stopping:
-            cli_main(
-                builder(ctx),
-                **cluster.bytewax_args(),
-                epoch_interval=timedelta(
-                    seconds=args.snapshot_interval or settings.snapshot_interval_s
-                ),
-                recovery_config=recovery,
-            )
-    except Exception as err:  # Bytewax wraps the step's error: report the user's exception
-        print(f"gtvision: {flow_error(err, verbose=args.verbose)}", file=sys.stderr)
+    with stopping:
+        error = run_dataflow(
+            builder,
+            ctx,
+            cluster,
+            snapshot_s=args.snapshot_interval or settings.snapshot_interval_s,
+            recovery=recovery,
+            verbose=args.verbose,
+        )
+    if error is not None:
+        print(f"gtvision: {error}", file=sys.stderr)
         return 1
     if stopping.event.is_set():
         logging.getLogger(__name__).info("flow stopped cleanly")
