@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "GTV_"
@@ -31,6 +31,20 @@ _URLISH = (
     "database_url", "database_read_url", "redis_url", "amqp_url", "s3_endpoint", "rtsp_urls",
     "webrtc_ice_servers", *_HTTP_URLS,
 )  # fmt: skip
+_HTTP = (frozenset({"http", "https"}), "an http:// or https:// URL")
+_POSTGRES = (frozenset({"postgresql", "postgres"}), "a postgresql:// URL")
+# URL settings and the schemes they accept (when set), with what the error says is expected
+_SCHEMES: dict[str, tuple[frozenset[str], str]] = {
+    **dict.fromkeys(_HTTP_URLS, _HTTP),
+    "database_url": _POSTGRES,
+    "database_read_url": _POSTGRES,
+    "redis_url": (frozenset({"redis", "rediss", "unix"}), "a redis:// URL"),
+    "amqp_url": (
+        frozenset({"amqp", "amqps"}),
+        "an amqp:// URL (or several, comma-separated, for a cluster)",
+    ),
+}
+_URL_LISTS = frozenset({"amqp_url"})  # comma-separated URLs, each checked
 
 
 def _default_data_dir() -> Path:
@@ -183,11 +197,14 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
         return value
 
-    @field_validator(*_HTTP_URLS)
+    @field_validator(*_SCHEMES)
     @classmethod
-    def _http_scheme(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"http", "https"}:
-            msg = "expected an http:// or https:// URL"
+    def _scheme(cls, value: str, info: ValidationInfo) -> str:
+        name = info.field_name or ""
+        schemes, expected = _SCHEMES[name]
+        urls = [p.strip() for p in value.split(",")] if name in _URL_LISTS else [value]
+        if any(url and urlsplit(url).scheme not in schemes for url in urls):
+            msg = f"expected {expected}"
             raise ValueError(msg)
         return value
 
@@ -200,22 +217,6 @@ class Settings(BaseSettings):
             return [normalise(url) for url in value]
         except UnsafeUrl as err:
             raise ValueError(str(err)) from None
-
-    @field_validator("database_url", "database_read_url")
-    @classmethod
-    def _pg_scheme(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"postgresql", "postgres"}:
-            msg = "expected a postgresql:// URL"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_scheme(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
-            msg = "expected a redis:// URL"
-            raise ValueError(msg)
-        return value
 
     @field_validator("redis_prefix")
     @classmethod
@@ -230,15 +231,6 @@ class Settings(BaseSettings):
         from gtvision.sinks.amqp import parse_queues
 
         parse_queues(value)
-        return value
-
-    @field_validator("amqp_url")
-    @classmethod
-    def _amqp_scheme(cls, value: str) -> str:
-        parts = [p.strip() for p in value.split(",") if p.strip()]
-        if any(urlsplit(p).scheme not in {"amqp", "amqps"} for p in parts):
-            msg = "expected an amqp:// URL (or several, comma-separated, for a cluster)"
-            raise ValueError(msg)
         return value
 
     @field_validator("timezone")
