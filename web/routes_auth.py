@@ -124,14 +124,20 @@ def _set_cookie(response: Response, request: Request, token: str, max_age: int) 
     )
 
 
+def _require_client_header(call: Call) -> None:
+    """403 unless the request carries ``X-GTV-Client``, as every cookie-session call must."""
+    if not call.request.headers.get(CLIENT_HEADER):
+        msg = f"a cookie session needs the {CLIENT_HEADER} header (CSRF protection)"
+        raise ApiError(403, msg)
+
+
 def _cookie_token(call: Call, given: str | None) -> tuple[str | None, bool]:
     """The refresh token of the body, else of the cookie; and whether the cookie was used."""
     if given:
         return given, False
     token = call.request.cookies.get(COOKIE)
-    if token and not call.request.headers.get(CLIENT_HEADER):
-        msg = f"a cookie session needs the {CLIENT_HEADER} header (CSRF protection)"
-        raise ApiError(403, msg)
+    if token:
+        _require_client_header(call)
     return token, bool(token)
 
 
@@ -214,9 +220,8 @@ def _principal(row: dict[str, object]) -> Principal:
 async def login(call: Call) -> Response:
     """Exchange credentials for an access token and a refresh token."""
     body = call.body(LoginIn)
-    if body.cookie and not call.request.headers.get(CLIENT_HEADER):
-        msg = f"a cookie session needs the {CLIENT_HEADER} header (CSRF protection)"
-        raise ApiError(403, msg)
+    if body.cookie:
+        _require_client_header(call)
     call.state.redis_guard.require("log in")
     await _limit_login(call.state, call.ip, body.username)
     async with call.state.pool.connection() as conn:
