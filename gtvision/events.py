@@ -257,6 +257,25 @@ class Alert(EventBase):
     crop_key: str | None = None
 
 
+class AlertAcknowledged(EventBase):
+    """An operator acknowledged an alert, or added a note to it (``alert.acknowledged``).
+
+    Written by the web API with the acknowledgement (outbox, so RabbitMQ gets it) and put on
+    the city's live feed, so every open console marks the alert at once. ``action`` is ``ack``
+    for the first acknowledgement (it sets the alert's who/when) and ``note`` for a later note;
+    ``entry`` numbers the alert's acknowledgement history; ``ts`` is when it was written.
+    """
+
+    identity: ClassVar[tuple[str, ...]] = ("alert_id", "entry")
+    type: Literal["alert.acknowledged"] = "alert.acknowledged"
+    alert_id: str
+    action: Literal["ack", "note"]
+    entry: int = Field(ge=0)
+    user_id: int = Field(ge=0)
+    username: str
+    note: str = ""
+
+
 class ZoneEntered(EventBase):
     """A tracked object entered a zone of the camera picture (``zone.entered``).
 
@@ -353,6 +372,7 @@ Event = Annotated[
     | PlatePass
     | MotionIncident
     | Alert
+    | AlertAcknowledged
     | CameraEvent
     | RecordingEvent
     | ZoneEntered

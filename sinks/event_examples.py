@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from gtvision.events import (
     SCHEMA_VERSION,
     Alert,
+    AlertAcknowledged,
     Box,
     CameraEvent,
     Detection,
@@ -84,13 +85,18 @@ def examples() -> list[EventBase]:
             object_key="12/3/2026/05/01/rec-3-1.mp4",
         ),
     ]  # fmt: skip
+    alert = Alert(
+        city_id=12, camera_id=3, ts=passed.ts, pass_id=passed.id, plate=passed.plate,
+        match=HotlistMatch(entry_id=41, pattern="BRA2E19", kind="exact", priority=2,
+                           reason="vehicle reported stolen"),
+        crop_key=passed.crop_key,
+    )  # fmt: skip
     return [
         passed,
-        Alert(
-            city_id=12, camera_id=3, ts=passed.ts, pass_id=passed.id, plate=passed.plate,
-            match=HotlistMatch(entry_id=41, pattern="BRA2E19", kind="exact", priority=2,
-                               reason="vehicle reported stolen"),
-            crop_key=passed.crop_key,
+        alert,
+        AlertAcknowledged(
+            city_id=12, camera_id=3, ts=T + timedelta(minutes=1), alert_id=alert.id, action="ack",
+            entry=1, user_id=7, username="operadora.ana", note="viatura 12 enviada",
         ),
         motion,
         ZoneEntered(

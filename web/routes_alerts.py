@@ -1,10 +1,14 @@
 """Alert review: acknowledgement with notes and history, true totals, the full event detail.
 
 ``alert_acks`` holds the state (the first acknowledgement wins); ``alert_ack_log`` the history:
-that acknowledgement and every later note, with who and when. ``GET /events/{id}`` gathers what
-an operator reviews on one screen: crop, clip, plate candidates, the hotlist match, the pass of
-an alert (or the alerts of a pass), the acknowledgement history and the recording segment that
-covers the moment.
+that acknowledgement and every later note, with who and when. Each entry is also an
+``alert.acknowledged`` event: in the outbox of the same transaction (RabbitMQ), then on the
+city's live feed, so every open console marks the alert at once (a feed that does not answer
+only delays that until the consoles' next totals poll; the acknowledgement stands).
+
+``GET /events/{id}`` gathers what an operator reviews on one screen: crop, clip, plate
+candidates, the hotlist match, the pass of an alert (or the alerts of a pass), the
+acknowledgement history and the recording segment that covers the moment.
 """
 
 from __future__ import annotations
@@ -13,19 +17,23 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gtvision import metrics
+from gtvision.events import AlertAcknowledged
+from gtvision.sinks.outbox import enqueue_async
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
 from gtvision.web.models import AckIn, CityQuery
 from gtvision.web.problems import ApiError
+from gtvision.web.redisguard import UNAVAILABLE
 from gtvision.web.routes_events import city_conditions, event_row, with_urls
+from gtvision.web.state import AppState
 
 log = logging.getLogger(__name__)
 ALERT = "alert.triggered"
@@ -66,16 +74,25 @@ async def ack_alert(call: Call) -> Response:
             (row["id"], who.user_id, who.username, note),
         )
         first = await cur.fetchone() is not None
-        action = "ack" if first else "note"
+        action: Literal["ack", "note"] = "ack" if first else "note"
         if first:
             waited = (datetime.now(UTC) - row["ts"]).total_seconds()
             metrics.ACK_SECONDS.labels(str(row["city_id"])).observe(max(0.0, waited))
+        event = None
         if first or note:
-            await conn.execute(
+            cur = await conn.execute(
                 "INSERT INTO alert_ack_log (event_id, city_id, user_id, username, action, note) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
+                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, ts",
                 (row["id"], row["city_id"], who.user_id, who.username, action, note),
             )
+            entry = await cur.fetchone()
+            assert entry is not None
+            event = AlertAcknowledged(
+                city_id=row["city_id"], camera_id=row["camera_id"], ts=entry["ts"],
+                alert_id=str(row["id"]), action=action, entry=entry["id"], user_id=who.user_id,
+                username=who.username, note=note,
+            )  # fmt: skip
+            await enqueue_async(conn, event)
             await audit(
                 conn, who, f"alert.{action}", f"event:{row['id']}", call.ip, {"note": note},
                 city_id=row["city_id"],
@@ -87,7 +104,25 @@ async def ack_alert(call: Call) -> Response:
         )
         ack = await cur.fetchone()
         history = await _history(conn, row["id"])
+    if event is not None:
+        await _to_feed(call.state, event)
     return ok({**(ack or {}), "history": history})
+
+
+async def _to_feed(state: AppState, event: AlertAcknowledged) -> None:
+    """Put a committed acknowledgement on the city's live feed (open consoles see it now)."""
+    publish = getattr(state.hub.feed, "publish", None)
+    if publish is None or state.redis_guard.down:
+        return
+    try:  # the feed's publisher is synchronous (the flows' writer thread uses it)
+        await asyncio.to_thread(publish, event)
+    except Exception as err:  # Redis away: consoles see it at their next totals poll
+        if isinstance(err, UNAVAILABLE):
+            state.redis_guard.failed(err, "the live feed (acknowledgement not pushed)")
+        log.warning(
+            "acknowledgement of alert %s not put on the live feed: %s", event.alert_id,
+            type(err).__name__,
+        )  # fmt: skip
 
 
 @endpoint(Perm.EVENTS_READ, "Alert totals: unacknowledged, last 24 h", query=CityQuery)

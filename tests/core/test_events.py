@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from gtvision.events import (
     Alert,
+    AlertAcknowledged,
     Box,
     CameraEvent,
     Detection,
@@ -92,6 +93,10 @@ EVENTS: dict[type[EventBase], st.SearchStrategy[Any]] = {
         ),
         crop_key=st.none() | text,
     ),
+    AlertAcknowledged: st.builds(
+        AlertAcknowledged, **common, alert_id=text, action=st.sampled_from(["ack", "note"]),
+        entry=ids, user_id=ids, username=text, note=text,
+    ),
     CameraEvent: st.builds(
         CameraEvent, **common,
         type=st.sampled_from(typing.get_args(CameraEvent.model_fields["type"].annotation)),
@@ -105,10 +110,11 @@ EVENTS: dict[type[EventBase], st.SearchStrategy[Any]] = {
     ),
     ZoneEntered: st.builds(
         ZoneEntered, **common, zone=text, track_id=ids, box=boxes(), label=text,
+        plate=st.none() | text,
     ),
     LineCrossed: st.builds(
         LineCrossed, **common, line=text, direction=st.sampled_from(["in", "out"]),
-        track_id=ids, box=boxes(), label=text,
+        track_id=ids, box=boxes(), label=text, plate=st.none() | text,
     ),
     PlateTrajectory: st.builds(
         PlateTrajectory, **common, rule=text, plate=text, first_pass=text,

@@ -135,6 +135,14 @@ def test_alert_appears_within_two_seconds_and_is_acknowledged(
     took = time.monotonic() - began
     assert took <= ALERT_WITHIN_S, f"alert shown after {took:.2f} s (bar {ALERT_WITHIN_S} s)"
     page.wait_for_selector("[data-testid=toast]")
+    # a second operator's console shows the same alert pending (it acknowledges nothing)
+    colleague = clean.page()
+    clean.login(colleague, console.user(Role.CITY_ADMIN))
+    theirs = colleague.locator(f"[data-testid=alert-row][data-event='{alert.id}']")
+    theirs.wait_for(timeout=5000)
+    colleague.wait_for_selector("[data-testid=conn]:has-text('ao vivo')")
+    colleague.click(f"[data-testid=alert-row][data-event='{alert.id}'] a")
+    colleague.wait_for_selector("[data-testid=ack-status]:has-text('Ainda não reconhecido')")
     row.locator("a").click()
     detail = page.locator(f"[data-testid=event-detail][data-event='{alert.id}']")
     detail.wait_for()
@@ -146,10 +154,21 @@ def test_alert_appears_within_two_seconds_and_is_acknowledged(
     page.click("[data-testid=ack-submit]")
     page.wait_for_selector(f"[data-testid=ack-status]:has-text('{console.user(Role.OPERATOR)}')")
     assert "viatura 12 enviada" in page.inner_text("[data-testid=ack-history]")
+    acked_at = time.monotonic()
     page.wait_for_selector(f"[data-testid=alert-row][data-event='{alert.id}'].acked")
     assert _until(lambda: _unacked(page) == before, 5), (
         f"the true unacknowledged count is back at {before}: {_unacked(page)}"
     )
+    # the colleague's console learns it from the live feed (alert.acknowledged), not the 15 s poll
+    colleague.wait_for_selector(
+        f"[data-testid=alert-row][data-event='{alert.id}'].acked", timeout=ALERT_WITHIN_S * 1000
+    )
+    colleague.wait_for_selector(
+        f"[data-testid=ack-status]:has-text('{console.user(Role.OPERATOR)}')", timeout=2000
+    )
+    assert "viatura 12 enviada" in colleague.inner_text("[data-testid=ack-history]")
+    assert _until(lambda: _unacked(colleague) == before, 3), _unacked(colleague)
+    print(f"acknowledgement seen by the colleague {time.monotonic() - acked_at:.2f} s after")
 
 
 def test_search_plate_as_typed_and_detail_plays_clip(console: Console, clean: Browser) -> None:

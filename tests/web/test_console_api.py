@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -126,6 +127,26 @@ async def test_ack_with_note_history_totals_and_filter(api: Api) -> None:
             "SELECT action FROM audit_log WHERE target = %s ORDER BY id", (f"event:{alert.id}",)
         ).fetchall()
     assert [a[0] for a in actions] == ["alert.ack", "alert.note"]
+    # each entry is an alert.acknowledged event: in the outbox (RabbitMQ) and on the city feed
+    with psycopg.connect(api.settings.database_url) as conn:
+        keys = conn.execute(
+            "SELECT routing_key, payload->>'action', payload->>'username' FROM outbox "
+            "WHERE payload->>'alert_id' = %s ORDER BY id",
+            (alert.id,),
+        ).fetchall()
+    city = api.world.cities["a"]
+    assert keys == [
+        (f"alert.acknowledged.{city}", "ack", op.username),
+        (f"alert.acknowledged.{city}", "note", admin.username),
+    ]
+    feed = await api.feed.read(city, "0-0", 0, 10_000)
+    on_feed = [
+        json.loads(i.json) for i in feed if i.type == "alert.acknowledged" and alert.id in i.json
+    ]
+    assert [(e["action"], e["entry"] > 0, e["note"]) for e in on_feed] == [
+        ("ack", True, "viatura enviada"),
+        ("note", True, "veículo abordado"),
+    ]
 
 
 async def test_totals_count_every_page(api: Api) -> None:

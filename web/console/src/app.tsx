@@ -3,6 +3,7 @@
 import { signal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
 import { Link, Redirect, Route, Router, Switch, useLocation } from "wouter-preact";
+import { ACK_EVENT } from "./acks";
 import { connection, feed } from "./feed";
 import { useHashPath } from "./hashroute";
 import { fmtNumber, t } from "./i18n";
@@ -193,6 +194,7 @@ function Shell() {
         loadError.value = err;
       });
     const offHealth = feed.subscribe(["camera.online", "camera.offline", "camera.stalled"], onHealth);
+    const offAcks = feed.subscribe([ACK_EVENT], () => refreshSummary()); // another console's ack
     const offAlerts = feed.subscribe(["alert.triggered"], (alerts) => {
       refreshSummary();
       const last = alerts[alerts.length - 1];
@@ -203,6 +205,7 @@ function Shell() {
     });
     return () => {
       offHealth();
+      offAcks();
       offAlerts();
       feed.stop();
       reset();
@@ -218,7 +221,7 @@ function Shell() {
     }
   }, [city, me.value]);
   useEffect(() => {
-    const timer = setInterval(() => refreshSummary(0), 15_000); // acks by other operators
+    const timer = setInterval(() => refreshSummary(0), 15_000); // acks the feed missed
     return () => clearInterval(timer);
   }, []);
 

@@ -8,6 +8,7 @@ import type { Payload } from "./types";
 
 export const TYPES = [
   "alert.triggered",
+  "alert.acknowledged",
   "lpr.detected",
   "camera.online",
   "camera.offline",

@@ -71,6 +71,12 @@ export interface Payload {
   crop_url?: string | null;
   reason?: string;
   detail?: string;
+  /** alert.acknowledged */
+  alert_id?: string;
+  action?: "ack" | "note";
+  entry?: number;
+  username?: string;
+  note?: string;
 }
 
 export interface EventRow {

@@ -5,6 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { useLocation } from "wouter-preact";
 import { api } from "../api";
+import { ACK_EVENT, markAcked } from "../acks";
 import { feed } from "../feed";
 import { fmtNumber, t, tn } from "../i18n";
 import { setSound, soundOn } from "../sound";
@@ -110,6 +111,7 @@ export function Alerts({ selected }: { selected?: string }) {
       }),
     [],
   );
+  useEffect(() => feed.subscribe([ACK_EVENT], (acks) => setRows((old) => markAcked(old, acks))), []);
 
   function onAcked(id: string, by: string, at: string) {
     setRows((old) => old.map((r) => (r.id === id ? { ...r, acked_by: by, acked_at: at } : r)));

@@ -1,8 +1,10 @@
 // One event under review: crop, clip, plate candidates with confidences, camera and time (the
 // city's zone, with date), the hotlist match, the related pass or alerts, the acknowledgement
 // and its history, and a link into the recording at that moment.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { ACK_EVENT, ackEntry, mergeHistory } from "../acks";
 import { api } from "../api";
+import { feed } from "../feed";
 import { fmtPercent, t, tDynamic } from "../i18n";
 import { can, refreshSummary } from "../state";
 import type { AckEntry, EventDetail as Detail } from "../types";
@@ -22,6 +24,21 @@ function AckBox({ event, onAcked }: { event: Detail; onAcked: (by: string, at: s
   const [ackedAt, setAckedAt] = useState(event.acked_at);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+
+  useEffect(
+    () =>
+      feed.subscribe([ACK_EVENT], (acks) => {
+        for (const a of acks.filter((x) => x.alert_id === event.id)) {
+          setHistory((old) => mergeHistory(old, ackEntry(a)));
+          if (a.action === "ack") {
+            setAckedBy((old) => old ?? a.username ?? null);
+            setAckedAt((old) => old ?? a.ts);
+            onAcked(a.username ?? "", a.ts);
+          }
+        }
+      }),
+    [event.id],
+  );
 
   async function submit(ev: Event) {
     ev.preventDefault();
