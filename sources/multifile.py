@@ -23,7 +23,7 @@ pts)``. A live camera's frames are ``camera.online.ts + (pts − first pts)`` of
 segment starts at a keyframe whose capture time is its ``started_at``. So a recording replayed
 with ``start`` = its ``started_at`` (or a stream's file replayed with the ``camera.online`` time
 of the connection that read it from its first frame) gives the live run's event times and ids.
-Without ``start``: the file's ``creation_time``, else ``--start``, else 1970-01-01T00:00:00Z.
+Without ``start``: ``--start``, else the file's ``creation_time``, else 1970-01-01T00:00:00Z.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from __future__ import annotations
 import csv
 import tomllib
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +155,3 @@ class FileSources(FixedPartitionedSource[SourceItem, FileResume]):
     ) -> StatefulSourcePartition[SourceItem, FileResume]:
         """The partition of one file."""
         return self.sources[for_part].build_part(step_id, for_part, resume_state)
-
-
-def first_frame_time(entry: ReplayEntry, fallback: datetime | None) -> datetime | None:
-    """The entry's start, else ``fallback`` (``--start``); ``None``: the file's own metadata."""
-    return entry.start or fallback
