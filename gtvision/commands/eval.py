@@ -55,7 +55,7 @@ def _eval(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="gtv-eval-") as tmp:
         out = Path(tmp) / "events.jsonl"
         args.jsonl, args.stream = str(out), False
-        code = _replay(args)
+        code = _replay(args, plans)
         if code != 0:
             return code
         events = [json.loads(line) for line in out.read_text("utf-8").splitlines()]

@@ -141,7 +141,8 @@ def _resuming(directory: Path | None) -> bool:
     return directory is not None and directory.is_dir() and any(directory.iterdir())
 
 
-def _replay(args: argparse.Namespace) -> int:
+def _replay(args: argparse.Namespace, plans: list[CameraPlan] | None = None) -> int:
+    """Replay what ``args`` name (``plans``: the cameras already resolved, as ``eval`` has)."""
     from tqdm import tqdm
 
     from gtvision.flows.context import (
@@ -162,7 +163,8 @@ def _replay(args: argparse.Namespace) -> int:
         cluster = parse_cluster(args.addresses, args.process_id, args.workers)
         builder = load_flow(args.flow)
         params = flow_params(builder, args.param, args.params)
-        plans = [_plan(entry, args, settings) for entry in _entries(args)]
+        if plans is None:
+            plans = [_plan(entry, args, settings) for entry in _entries(args)]
     except (ClusterError, FlowNotFoundError, ParamsError, ManifestError, UsageError) as err:
         print(f"gtvision: {err}", file=sys.stderr)
         return 2
