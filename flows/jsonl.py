@@ -8,12 +8,14 @@ Two modes:
   duplicate ids. Cameras replayed in parallel partitions reach the sink in an order that depends
   on scheduling; sorted, the output of a replay is the same bytes every time. With ``resume``
   (a replay resumed from its recovery snapshots) the partial file of the interrupted run is kept
-  and appended to: events re-emitted after the last snapshot are absorbed by their ids.
+  and appended to (without a last line the interrupted run left half-written): events
+  re-emitted after the last snapshot are absorbed by their ids.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -40,6 +42,31 @@ def order_key(event: EventBase) -> str:
     """Sort key of the ordered mode: event time, camera, type, id."""
     ts = event.ts.isoformat(timespec="microseconds")
     return f"{ts}\x1f{event.camera_id:020d}\x1f{event.type}\x1f{event.id}"
+
+
+def _cut_partial_line(path: Path) -> None:
+    """Drop the last line of ``path`` when it has no newline (the writer died in the middle).
+
+    The interrupted replay's event in that line was not in a completed snapshot, so the resumed
+    run emits it again; appended to the cut line, it would make one line of two that cannot be
+    read back.
+    """
+    try:
+        fh = path.open("rb+")
+    except FileNotFoundError:
+        return
+    with fh:
+        end = pos = fh.seek(0, os.SEEK_END)
+        while pos > 0:
+            step = min(1 << 16, pos)
+            fh.seek(pos - step)
+            newline = fh.read(step).rfind(b"\n")
+            if newline >= 0:
+                pos += newline + 1 - step
+                break
+            pos -= step
+        if pos < end:
+            fh.truncate(pos)
 
 
 class JsonlSink(DynamicSink[EventBase]):
@@ -69,6 +96,8 @@ class JsonlSink(DynamicSink[EventBase]):
         if self._fh is None:
             if self.ordered:
                 self.spool.parent.mkdir(parents=True, exist_ok=True)
+                if self._resume:
+                    _cut_partial_line(self.spool)
                 self._fh = self.spool.open("a" if self._resume else "w", encoding="utf-8")
             elif self._target is None:
                 self._fh = sys.stdout
