@@ -280,6 +280,8 @@ def test_hotlist_controls_follow_permissions(console: Console, clean: Browser) -
         console.base + "/hotlists", headers={"Authorization": f"Bearer {token}"}
     ).json()["items"]
     assert any(i["pattern"] == "GTV1234" and i["reason"] == "placa clonada" for i in items)
+    _hotlist_edit_import_delete(admin)
+    clean.problems = [p for p in clean.problems if "422" not in p]  # the refused CSV check
     # administration: a refused stream URL is shown at its field, not as a bare error
     admin.goto(f"{console.base}/#/admin?tab=cameras")
     admin.click("[data-testid=camera-new]")
@@ -291,6 +293,72 @@ def test_hotlist_controls_follow_permissions(console: Console, clean: Browser) -
     error.wait_for()
     assert "169.254.169.254" in error.inner_text()
     clean.problems = [p for p in clean.problems if "422" not in p]  # the refused request itself
+    _admin_tabs(console, admin, token)
+
+
+def _hotlist_edit_import_delete(admin: Any) -> None:
+    """A city_admin edits an entry, imports a CSV (a bad file refused line by line first) and
+    deletes an entry, on the hotlist page already open."""
+    row = admin.locator("[data-testid=hotlist-row]:has-text('GTV-1234')")
+    row.locator("[data-testid=hotlist-edit]").click()
+    admin.fill("[data-testid=hotlist-reason]", "placa clonada, confirmada")
+    admin.click("[data-testid=hotlist-save]")
+    admin.wait_for_selector("[data-testid=hotlist-row]:has-text('placa clonada, confirmada')")
+    admin.click("[data-testid=hotlist-import-open]")
+    upload = admin.locator("[data-testid=hotlist-import-file]")
+    tag = "".join(chr(65 + b % 26) for b in uuid.uuid4().bytes[:2])  # two letters: QXY-1234
+    bad = f"pattern;kind;reason\nQ{tag}1234;exata;furto\n".encode()
+    upload.set_input_files(files=[{"name": "ruim.csv", "mimeType": "text/csv", "buffer": bad}])
+    admin.click("[data-testid=hotlist-import-check]")
+    errors = admin.locator("[data-testid=hotlist-import-errors]")
+    errors.wait_for()
+    assert "linha 2: kind" in errors.inner_text(), errors.inner_text()
+    good = f"pattern;kind;reason\nQ{tag}-1234;exact;furto\nQ{tag}1*;wildcard;frota\n".encode()
+    upload.set_input_files(files=[{"name": "boa.csv", "mimeType": "text/csv", "buffer": good}])
+    admin.click("[data-testid=hotlist-import-check]")
+    admin.wait_for_selector("text=2 entradas válidas.")
+    admin.click("[data-testid=hotlist-import-do]")
+    admin.wait_for_selector("[data-testid=hotlist-import-done]:has-text('2 entradas importadas.')")
+    admin.wait_for_selector(f"[data-testid=hotlist-row]:has-text('Q{tag}-1234')")
+    admin.once("dialog", lambda d: d.accept())  # "Excluir GTV1234? …"
+    row.locator("[data-testid=hotlist-delete]").click()
+    row.wait_for(state="detached")
+
+
+def _admin_tabs(console: Console, admin: Any, token: str) -> None:
+    """The city_admin's other administration tabs: users (create, block), cities (its own,
+    read-only), the audit log of what was just done."""
+    admin.click("[data-testid=admin-tab-users]")
+    admin.click("[data-testid=user-new]")
+    name = f"novo-{uuid.uuid4().hex[:6]}"
+    admin.fill("[data-testid=user-name]", name)
+    admin.fill("[data-testid=user-password]", "uma senha longa o bastante")
+    admin.select_option("[data-testid=user-role]", "viewer")
+    admin.locator("[data-testid=user-form] button[type=submit]").click()
+    row = admin.locator(f"[data-testid=user-row][data-user='{name}']")
+    row.wait_for()
+    assert row.locator("[data-testid=user-row-role]").input_value() == "viewer"
+    assert "visualizador" in row.inner_text()
+    row.locator("[data-testid=user-row-disabled]").check()
+    h = {"Authorization": f"Bearer {token}"}
+
+    def blocked() -> bool:
+        users = httpx.get(console.base + "/users", headers=h).json()["items"]
+        return any(u["username"] == name and u["disabled"] for u in users)
+
+    assert _until(blocked, 5), "the checkbox blocks the user"
+    admin.click("[data-testid=admin-tab-cities]")
+    city = admin.locator("[data-testid=city-row]")
+    city.first.wait_for()
+    assert city.count() == 1
+    assert "America/Sao_Paulo" in city.inner_text()
+    assert admin.locator("[data-testid=city-new]").count() == 0, "only an admin adds cities"
+    admin.click("[data-testid=admin-tab-audit]")
+    admin.fill("[data-testid=audit-filter]", "user.update")
+    admin.press("[data-testid=audit-filter]", "Enter")
+    audit = admin.locator("[data-testid=audit-row]")
+    assert _until(lambda: audit.count() > 0 and "user.update" in audit.first.inner_text(), 5)
+    assert all("user.update" in r for r in audit.all_inner_texts())
 
 
 def test_docs_viewer_and_screenshots(console: Console, clean: Browser) -> None:

@@ -33,12 +33,12 @@ function CityForm({ city, onDone }: { city?: City; onDone: () => void }) {
     }
   }
   return (
-    <form class="card inline-form" onSubmit={submit}>
+    <form class="card inline-form" onSubmit={submit} data-testid="city-form">
       <Field label={t("admin.name")} error={fieldError(error, "name")}>
-        <input required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        <input required value={name} onInput={(e) => setName(e.currentTarget.value)} data-testid="city-name" />
       </Field>
       <Field label={t("admin.timezone")} error={fieldError(error, "timezone")}>
-        <input required value={tz} onInput={(e) => setTz(e.currentTarget.value)} list="zones" />
+        <input required value={tz} onInput={(e) => setTz(e.currentTarget.value)} list="zones" data-testid="city-timezone" />
       </Field>
       <datalist id="zones">
         {["America/Sao_Paulo", "America/Manaus", "America/Cuiaba", "America/Belem", "America/Fortaleza", "America/Recife", "America/Porto_Velho", "America/Rio_Branco", "America/Noronha"].map((z) => (
@@ -57,7 +57,7 @@ function Cities() {
   const admin = can("cities:write");
   return (
     <div>
-      {admin ? <button type="button" class="primary" onClick={() => setEditing("new")}>{t("admin.newCity")}</button> : null}
+      {admin ? <button type="button" class="primary" onClick={() => setEditing("new")} data-testid="city-new">{t("admin.newCity")}</button> : null}
       {editing ? <CityForm city={editing === "new" ? undefined : editing} onDone={() => setEditing(null)} /> : null}
       <table class="grid">
         <thead>
@@ -65,7 +65,7 @@ function Cities() {
         </thead>
         <tbody>
           {cities.value.map((c) => (
-            <tr key={c.id}>
+            <tr key={c.id} data-testid="city-row">
               <td>{c.name}</td>
               <td>{c.timezone}</td>
               {admin ? <td><button type="button" class="ghost" onClick={() => setEditing(c)}>{t("app.edit")}</button></td> : null}
@@ -219,15 +219,15 @@ function UserForm({ onDone }: { onDone: () => void }) {
     }
   }
   return (
-    <form class="card inline-form" onSubmit={submit}>
+    <form class="card inline-form" onSubmit={submit} data-testid="user-form">
       <Field label={t("admin.username")} error={fieldError(error, "username")}>
-        <input required autocomplete="off" value={d.username} onInput={(e) => setD({ ...d, username: e.currentTarget.value })} />
+        <input required autocomplete="off" value={d.username} onInput={(e) => setD({ ...d, username: e.currentTarget.value })} data-testid="user-name" />
       </Field>
       <Field label={t("admin.password")} error={fieldError(error, "password")}>
-        <input required type="password" autocomplete="new-password" minLength={8} value={d.password} onInput={(e) => setD({ ...d, password: e.currentTarget.value })} />
+        <input required type="password" autocomplete="new-password" minLength={8} value={d.password} onInput={(e) => setD({ ...d, password: e.currentTarget.value })} data-testid="user-password" />
       </Field>
       <Field label={t("admin.role")} error={fieldError(error, "role")}>
-        <select value={d.role} onChange={(e) => setD({ ...d, role: e.currentTarget.value })}>
+        <select value={d.role} onChange={(e) => setD({ ...d, role: e.currentTarget.value })} data-testid="user-role">
           {ROLES.map((r) => <option key={r} value={r}>{tDynamic(`role.${r}`, r)}</option>)}
         </select>
       </Field>
@@ -253,18 +253,18 @@ function Users() {
   }
   return (
     <div>
-      {writable ? <button type="button" class="primary" onClick={() => setAdding(true)}>{t("admin.newUser")}</button> : null}
+      {writable ? <button type="button" class="primary" onClick={() => setAdding(true)} data-testid="user-new">{t("admin.newUser")}</button> : null}
       {adding ? <UserForm onDone={() => { setAdding(false); list.reload(); }} /> : null}
       <ErrorText error={list.error ?? error} />
       <table class="grid">
         <thead><tr><th>{t("admin.username")}</th><th>{t("admin.role")}</th><th>{t("admin.disabled")}</th></tr></thead>
         <tbody>
           {(list.data?.items ?? []).map((u) => (
-            <tr key={u.id}>
+            <tr key={u.id} data-testid="user-row" data-user={u.username}>
               <td>{u.username}</td>
               <td>
                 {writable && u.role !== "admin" && u.id !== me.value?.id ? (
-                  <select value={u.role} onChange={(e) => void patch(u, { role: e.currentTarget.value })}>
+                  <select value={u.role} onChange={(e) => void patch(u, { role: e.currentTarget.value })} data-testid="user-row-role">
                     {ROLES.map((r) => <option key={r} value={r}>{tDynamic(`role.${r}`, r)}</option>)}
                   </select>
                 ) : (
@@ -273,7 +273,7 @@ function Users() {
               </td>
               <td>
                 {writable && u.id !== me.value?.id ? (
-                  <input type="checkbox" checked={u.disabled} onChange={(e) => void patch(u, { disabled: e.currentTarget.checked })} />
+                  <input type="checkbox" checked={u.disabled} onChange={(e) => void patch(u, { disabled: e.currentTarget.checked })} data-testid="user-row-disabled" />
                 ) : u.disabled ? t("app.yes") : t("app.no")}
               </td>
             </tr>
@@ -305,7 +305,7 @@ function Audit() {
   }
   return (
     <div>
-      <input type="search" placeholder={t("admin.filterAction")} value={action} onChange={(e) => setAction(e.currentTarget.value.trim())} />
+      <input type="search" placeholder={t("admin.filterAction")} aria-label={t("admin.filterAction")} value={action} onChange={(e) => setAction(e.currentTarget.value.trim())} data-testid="audit-filter" />
       <ErrorText error={first.error} />
       {first.loading && rows.length === 0 ? <Spinner /> : null}
       <div class="table-wrap">
@@ -313,7 +313,7 @@ function Audit() {
           <thead><tr><th>{t("admin.when")}</th><th>{t("admin.who")}</th><th>{t("admin.action")}</th><th>{t("admin.target")}</th><th>{t("admin.ip")}</th></tr></thead>
           <tbody>
             {rows.map((r) => (
-              <tr key={r.id}>
+              <tr key={r.id} data-testid="audit-row">
                 <td><Time iso={r.ts} /></td>
                 <td>{r.username}</td>
                 <td class="mono">{r.action}</td>
@@ -354,6 +354,7 @@ export function Admin() {
             aria-selected={tab === current}
             class={tab === current ? "active" : ""}
             onClick={() => setParams({ tab: tab.id })}
+            data-testid={`admin-tab-${tab.id}`}
           >
             {t(tab.label)}
           </button>

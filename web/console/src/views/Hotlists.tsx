@@ -147,6 +147,7 @@ function Importer({ onDone }: { onDone: () => void }) {
         <input
           type="file"
           accept=".csv,text/csv"
+          data-testid="hotlist-import-file"
           onChange={async (e) => {
             const file = e.currentTarget.files?.[0];
             setText(file ? await file.text() : "");
@@ -160,19 +161,19 @@ function Importer({ onDone }: { onDone: () => void }) {
         {t("hot.importReplace")}
       </label>
       <div class="form-actions">
-        <button type="button" disabled={!text} onClick={() => void send(true)}>
+        <button type="button" disabled={!text} onClick={() => void send(true)} data-testid="hotlist-import-check">
           {t("hot.importCheck")}
         </button>
         {checked !== null ? (
-          <button type="button" class="primary" onClick={() => void send(false)}>
+          <button type="button" class="primary" onClick={() => void send(false)} data-testid="hotlist-import-do">
             {tn("hot.importDo", checked)}
           </button>
         ) : null}
       </div>
       {checked !== null ? <p class="ok">{tn("hot.importValid", checked)}</p> : null}
-      {done !== null ? <p class="ok">{tn("hot.importOk", done)}</p> : null}
+      {done !== null ? <p class="ok" data-testid="hotlist-import-done">{tn("hot.importOk", done)}</p> : null}
       {lines.length ? (
-        <ul class="errors">
+        <ul class="errors" data-testid="hotlist-import-errors">
           {lines.slice(0, 50).map((l, i) => (
             <li key={i}>{t("hot.importLine", { line: l.line ?? "?", field: l.field ?? "", msg: l.msg })}</li>
           ))}
@@ -266,10 +267,10 @@ export function Hotlists() {
                   </td>
                   {writable ? (
                     <td class="row-actions">
-                      <button type="button" class="ghost" onClick={() => setMode(h.id)}>
+                      <button type="button" class="ghost" onClick={() => setMode(h.id)} data-testid="hotlist-edit">
                         {t("app.edit")}
                       </button>
-                      <button type="button" class="ghost danger" onClick={() => void remove(h)}>
+                      <button type="button" class="ghost danger" onClick={() => void remove(h)} data-testid="hotlist-delete">
                         {t("app.delete")}
                       </button>
                     </td>
