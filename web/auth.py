@@ -75,6 +75,16 @@ class AuthError(Exception):
     """A credential or token was refused (answered as 401)."""
 
 
+class TokenTypeError(AuthError):
+    """A valid token of a type the route does not take (e.g. an access token in ``?token=``)."""
+
+
+def _check_type(typ: str, allowed: frozenset[str]) -> None:
+    if typ not in allowed:
+        msg = f"token of type {typ!r} is not accepted here"
+        raise TokenTypeError(msg)
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The authenticated caller."""
@@ -152,14 +162,10 @@ class TokenIssuer:
                 del self._seen[token]
                 msg = "token expired"
                 raise AuthError(msg)
-            if typ not in allowed:
-                msg = f"token of type {typ!r} is not accepted here"
-                raise AuthError(msg)
+            _check_type(typ, allowed)
             return who
         who, typ, exp = self._decode(token)
-        if typ not in allowed:
-            msg = f"token of type {typ!r} is not accepted here"
-            raise AuthError(msg)
+        _check_type(typ, allowed)
         if len(self._seen) >= _MEMO_SIZE:
             self._seen.clear()
         self._seen[token] = (who, typ, exp)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gtvision import logs
-from gtvision.web.auth import AuthError, Perm, Principal
+from gtvision.web.auth import AuthError, Perm, Principal, TokenTypeError
 from gtvision.web.problems import ApiError, nul_problem, validation_problem
 
 if TYPE_CHECKING:
@@ -110,11 +110,13 @@ async def authenticate(request: Request, state: AppState, spec: Spec) -> Princip
     token, allowed = _bearer(request, spec)
     try:
         who = state.tokens.verify(token, allowed)
-    except AuthError as err:
+    except TokenTypeError as err:
         detail = str(err)
-        if allowed is _STREAM and "not accepted here" in detail:
+        if allowed is _STREAM:
             detail = "only a stream token (POST /auth/stream-token) is accepted in ?token="
         raise ApiError(401, detail, headers=_UNAUTHORIZED) from None
+    except AuthError as err:
+        raise ApiError(401, str(err), headers=_UNAUTHORIZED) from None
     revocation = state.revocation
     if revocation is not None:
         good = revocation.known(who.user_id, who.gen)
