@@ -210,16 +210,29 @@ async def running(settings: Settings, **kw: Any) -> AsyncIterator[Any]:
         yield app
 
 
-@pytest.fixture
-async def api(
-    web_backend: tuple[Settings, RedisFeed, LocalObjectStore, EventWriter, World],
+@contextlib.asynccontextmanager
+async def api_over(
+    settings: Settings,
+    feed: RedisFeed,
+    store: LocalObjectStore,
+    writer: EventWriter,
+    world: World,
 ) -> AsyncIterator[Api]:
-    settings, feed, store, writer, world = web_backend
+    """The app on ``settings`` (``running``) with an in-process client from 127.0.0.1."""
     async with running(settings, feed=feed, store=store) as app:
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             issuer = TokenIssuer(SECRET.encode(), settings.jwt_ttl_s, settings.stream_token_ttl_s)
             yield Api(c, settings, world, issuer, feed, store, writer, app)
+
+
+@pytest.fixture
+async def api(
+    web_backend: tuple[Settings, RedisFeed, LocalObjectStore, EventWriter, World],
+) -> AsyncIterator[Api]:
+    settings, feed, store, writer, world = web_backend
+    async with api_over(settings, feed, store, writer, world) as api:
+        yield api
     await feed.aclose()
 
 

@@ -20,13 +20,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from gtvision.config import Settings
 from tests.logscan import scan
-from tests.web.conftest import PASSWORD, SECRET, Api, running
+from tests.web.conftest import PASSWORD, SECRET, Api, api_over
 
 SECRETS: set[str] = {PASSWORD, SECRET, "s3cret-a", "s3cret-b"}
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
@@ -86,17 +85,12 @@ def secrets(log_scan: set[str]) -> set[str]:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def sapi(request: pytest.FixtureRequest, web_backend: Any) -> AsyncIterator[Api]:
     """The module's app, started once, on the module's world."""
-    from gtvision.web.auth import TokenIssuer
-
     settings, feed, store, writer, world = web_backend
     extra = getattr(request.module, "SETTINGS", {})
     prefix = f"{settings.redis_prefix}{uuid.uuid4().hex[:6]}:"
     s: Settings = settings.model_copy(update={"redis_prefix": prefix, **extra})
-    async with running(s, feed=feed, store=store) as app:
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            issuer = TokenIssuer(SECRET.encode(), s.jwt_ttl_s, s.stream_token_ttl_s)
-            yield Api(c, s, world, issuer, feed, store, writer, app)
+    async with api_over(s, feed, store, writer, world) as api:
+        yield api
 
 
 @pytest.fixture

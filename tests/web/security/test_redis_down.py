@@ -20,11 +20,11 @@ import pytest
 import pytest_asyncio
 
 from gtvision.sinks.feed import RedisFeed
-from gtvision.web.auth import Role, TokenIssuer
+from gtvision.web.auth import Role
 from gtvision.web.redisguard import DOWN_S, REDIS_TIMEOUT_S
 from tests.conftest import RedisTarget, free_port
 from tests.sinks.services import PrivateRedis
-from tests.web.conftest import PASSWORD, SECRET, Api, make_settings, running
+from tests.web.conftest import PASSWORD, Api, api_over, make_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -49,11 +49,8 @@ async def rapi(
         login_ip_rate_limit_per_min=30, login_user_failures_per_hour=100,
     )  # fmt: skip
     feed = RedisFeed(s.redis_url, s.redis_prefix)
-    async with running(s, feed=feed, store=store) as app:
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            issuer = TokenIssuer(SECRET.encode(), s.jwt_ttl_s, s.stream_token_ttl_s)
-            yield Api(c, s, world, issuer, feed, store, writer, app)
+    async with api_over(s, feed, store, writer, world) as api:
+        yield api
     await feed.aclose()
 
 
