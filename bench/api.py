@@ -64,6 +64,25 @@ end
 """
 
 
+def web_env(dsn: str, prefix: str, data_dir: str | Path, **extra: str) -> dict[str, str]:
+    """Environment of a benched ``gtvision serve``: no GTV_* of the caller, the scratch database
+    and Redis prefix, the bench's JWT secret, rate limits off, warnings only, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GTV_")}
+    env.update(
+        GTV_DATABASE_URL=dsn, GTV_REDIS_URL=REDIS, GTV_REDIS_PREFIX=prefix, GTV_JWT_SECRET=SECRET,
+        GTV_JWT_TTL_S="3600", GTV_RATE_LIMIT_PER_MIN="0", GTV_DATA_DIR=str(data_dir),
+        GTV_LOG_LEVEL="WARNING", **extra,
+    )  # fmt: skip
+    return env
+
+
+def drop_keys(prefix: str) -> None:
+    """Delete the bench's Redis keys (everything under ``prefix``)."""
+    rc = redis.Redis.from_url(REDIS)
+    for key in rc.scan_iter(match=f"{prefix}*", count=1000):
+        rc.delete(key)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -290,25 +309,11 @@ def main() -> int:
         return subprocess.call(tier)
     prefix = f"gtvbench:{secrets.token_hex(4)}:"
     tmp = tempfile.mkdtemp(prefix="gtv-bench-")
-    rc = redis.Redis.from_url(REDIS)
     with scratch_db() as dsn:
         who = seed(dsn, a.cameras)
         token = TokenIssuer(SECRET.encode(), 3600, 60).issue(who)[0]
         auth = [f"Authorization: Bearer {token}"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GTV_")}
-        env.update(
-            {
-                "GTV_DATABASE_URL": dsn,
-                "GTV_REDIS_URL": REDIS,
-                "GTV_REDIS_PREFIX": prefix,
-                "GTV_JWT_SECRET": SECRET,
-                "GTV_JWT_TTL_S": "3600",
-                "GTV_RATE_LIMIT_PER_MIN": "0",
-                "GTV_DATA_DIR": tmp,
-                "GTV_LOG_LEVEL": "WARNING",
-                "GTV_DB_POOL_SIZE": "10",
-            }
-        )
+        env = web_env(dsn, prefix, tmp, GTV_DB_POOL_SIZE="10")
         env["PYTHONMALLOC"] = "malloc"
         workers = ["--workers", str(a.workers)]
         feed = RedisFeed(REDIS, prefix)
@@ -369,8 +374,7 @@ def main() -> int:
                 sse = [sse_round(port, token, a.sse, feed, who, proc, k) for k in (1, 2, 3)]
         finally:
             feed.close()
-            for key in rc.scan_iter(match=f"{prefix}*", count=1000):
-                rc.delete(key)
+            drop_keys(prefix)
     load_after = os.getloadavg()[0]
     ratio = api_rps / hello_rps
     print(

@@ -28,15 +28,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests.deploy.webtier: the tier as the tests run it
 
-import redis  # noqa: E402
 from api import (  # type: ignore[import-not-found]  # noqa: E402
-    REDIS,
     SECRET,
+    drop_keys,
     free_port,
     paced,
     req_per_s,
     scratch_db,
     seed,
+    web_env,
     wrk,
 )
 
@@ -64,13 +64,9 @@ def main() -> int:
         who = seed(dsn, a.cameras)
         token = TokenIssuer(SECRET.encode(), 3600, 60).issue(who)[0]
         auth = [f"Authorization: Bearer {token}"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GTV_")}
-        env.update(
-            GTV_DATABASE_URL=dsn, GTV_REDIS_URL=REDIS, GTV_REDIS_PREFIX=prefix,
-            GTV_JWT_SECRET=SECRET, GTV_JWT_TTL_S="3600", GTV_RATE_LIMIT_PER_MIN="0",
-            GTV_DATA_DIR=str(tmp), GTV_LOG_LEVEL="WARNING", GTV_TRUSTED_PROXIES="127.0.0.1",
-            GTV_WEB_WORKERS=str(a.workers),
-        )  # fmt: skip
+        env = web_env(
+            dsn, prefix, tmp, GTV_TRUSTED_PROXIES="127.0.0.1", GTV_WEB_WORKERS=str(a.workers)
+        )
         web = [Instance(free_port(), env, tmp / f"web{i}.log") for i in (1, 2)]
         for inst in web:
             inst.start()
@@ -102,9 +98,7 @@ def main() -> int:
             balancer.stop()
             for inst in web:
                 inst.kill(15)
-            rc = redis.Redis.from_url(REDIS)
-            for key in rc.scan_iter(match=f"{prefix}*", count=1000):
-                rc.delete(key)
+            drop_keys(prefix)
     after = uptime()
     d, t = statistics.median(direct_runs), statistics.median(tier_runs)
     print(
