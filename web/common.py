@@ -9,13 +9,13 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from pydantic_core import to_json
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from gtvision.redis_keys import city_tag
 from gtvision.web.auth import Principal
 from gtvision.web.endpoint import Call
 from gtvision.web.problems import not_found
+from gtvision.web.redisguard import REDIS_ERRORS
 from gtvision.web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ async def cache_get(state: AppState, kind: str, city: int | None) -> str | None:
     state.refreshing.add(key)
     try:
         value = await state.redis.get(key)
-    except RedisError as err:
+    except REDIS_ERRORS as err:
         state.redis_guard.failed(err, f"the {kind} cache (read from PostgreSQL)")
         return None
     finally:
@@ -103,7 +103,7 @@ async def cache_put(state: AppState, kind: str, city: int | None, text: str) -> 
         return
     try:
         await state.redis.set(key, text, ex=CACHE_TTL_S)
-    except RedisError as err:
+    except REDIS_ERRORS as err:
         state.redis_guard.failed(err, f"the {kind} cache")
 
 
@@ -118,7 +118,7 @@ async def cache_drop(state: AppState, kind: str, city: int) -> None:
         state.local_cache.pop(key, None)
         try:  # the write is committed: failing the request now would invite a duplicate retry
             await state.redis.delete(key)
-        except RedisError as err:
+        except REDIS_ERRORS as err:
             state.redis_guard.failed(err, f"the {kind} cache invalidation")
             log.error(
                 "the %s list cache of city %s was not cleared (%s): other web processes may "

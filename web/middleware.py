@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gtvision import logs, metrics
@@ -19,6 +18,7 @@ from gtvision.web import ratelimit
 from gtvision.web.auth import AuthError
 from gtvision.web.clientip import TrustedProxies, limit_key, parse_ip
 from gtvision.web.problems import problem
+from gtvision.web.redisguard import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 _UNLIMITED = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -309,7 +309,7 @@ class RateLimit:
             key = ratelimit.base(state.settings.redis_prefix, "api", caller(scope, state.tokens))
             try:
                 verdict = await ratelimit.hit(state.redis, [key], self.per_min)
-            except RedisError as err:
+            except REDIS_ERRORS as err:
                 state.redis_guard.failed(err, "the API rate limit (requests let through)")
         if verdict.limited:
             retry = verdict.retry_after_s

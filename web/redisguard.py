@@ -38,6 +38,7 @@ from redis.exceptions import (
     ConnectionError,
     ReadOnlyError,
     RedisClusterException,
+    RedisError,
     TryAgainError,
 )
 from redis.exceptions import TimeoutError as RedisTimeout
@@ -61,6 +62,11 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     ReadOnlyError,
     RedisClusterException,
 )
+
+#: Every error a Redis call may raise, for uses that fail open: redis-py's own, and the cluster
+#: client's "cannot be connected" when no node answers (``RedisClusterException`` is not a
+#: ``RedisError``).
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException)
 
 
 class RedisDown(Exception):

@@ -131,3 +131,21 @@ async def test_redis_hung(rapi: Api, private_redis: PrivateRedis, secrets: set[s
     finally:
         private_redis.freeze(False)
     await _logs_in_again(c, good, secrets)
+
+
+async def test_an_unreachable_redis_cluster_fails_open_too(
+    web_backend: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """With GTV_REDIS_CLUSTER the client raises RedisClusterException (not a RedisError) when no
+    node answers: the limit and the caches still fail open instead of answering 500."""
+    settings, feed, store, writer, world = web_backend
+    nowhere = f"redis://127.0.0.1:{free_port()},127.0.0.1:{free_port()}/0"
+    s = make_settings(
+        settings.database_url, RedisTarget(nowhere, "cdown:"), tmp_path_factory.mktemp("cdown"),
+        redis_cluster=True, rate_limit_per_min=600,
+    )  # fmt: skip
+    async with api_over(s, feed, store, writer, world) as api:
+        h = api.auth("a", Role.CITY_ADMIN)  # the operator logged out everywhere above
+        for path in ("/cameras", "/hotlists", "/me"):
+            r = await api.client.get(path, headers=h)
+            assert r.status_code == 200, (path, r.text)
