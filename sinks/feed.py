@@ -31,7 +31,14 @@ import redis
 
 from gtvision.config import Settings
 from gtvision.events import EventBase
-from gtvision.redis_keys import AsyncRedis, city_tag, connect, connect_async, rkey
+from gtvision.redis_keys import (
+    AsyncRedis,
+    SyncRedis,
+    city_tag,
+    connect,
+    connect_async,
+    rkey,
+)
 from gtvision.sinks.outbox import event_json
 
 DEFAULT_MAXLEN = 100_000
@@ -144,9 +151,23 @@ class RedisFeed:
         self._maxlen = maxlen
         self._ttl = dedupe_ttl_s
         self._cluster = cluster
-        self._sync = connect(url, cluster=cluster, socket_timeout=10)
-        self._script = self._sync.register_script(_PUBLISH_LUA)
+        # created at first use: a cluster client connects when it is made, and a process must
+        # start (and its sink hold and retry) while the cluster does not answer
+        self._sync_client: SyncRedis | None = None
+        self._script_obj: Any = None
         self._async: AsyncRedis | None = None
+
+    @property
+    def _sync(self) -> SyncRedis:
+        if self._sync_client is None:
+            self._sync_client = connect(self._url, cluster=self._cluster, socket_timeout=10)
+        return self._sync_client
+
+    @property
+    def _script(self) -> Any:
+        if self._script_obj is None:
+            self._script_obj = self._sync.register_script(_PUBLISH_LUA)
+        return self._script_obj
 
     def publish(self, event: EventBase) -> str:
         """Append ``event`` to its city's stream once; return the entry id."""
@@ -224,8 +245,9 @@ class RedisFeed:
         return int(self._sync.xdel(stream_key(self._prefix, city_id), *stream_ids))
 
     def close(self) -> None:
-        """Close the synchronous connection pool."""
-        self._sync.close()
+        """Close the synchronous connection pool (if one was made)."""
+        if self._sync_client is not None:
+            self._sync_client.close()
 
     async def aclose(self) -> None:
         """Close the asynchronous client (call from the loop that read)."""

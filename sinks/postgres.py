@@ -70,6 +70,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     redis.exceptions.TryAgainError,
     redis.exceptions.SlotNotCoveredError,
     redis.exceptions.ReadOnlyError,
+    # no node of the cluster answers (not a RedisError): the feed waits for the cluster like
+    # for a single Redis; a cluster misconfiguration is found at start by `gtvision doctor`
+    redis.exceptions.RedisClusterException,
     HTTPError,
     ConnectionError,
     TimeoutError,

@@ -21,6 +21,7 @@ from gtvision.config import mask_url
 from gtvision.events import PlatePass
 from gtvision.redis_keys import connect, seed_urls
 from gtvision.sinks.feed import RedisFeed, dedupe_key, stream_key
+from gtvision.sinks.postgres import TRANSIENT, is_transient
 from gtvision.web.auth import Role
 from gtvision.web.common import cache_key
 from tests.conftest import RedisTarget, free_port
@@ -207,6 +208,27 @@ def test_a_cluster_client_starts_while_its_first_seed_node_is_down(
     finally:
         client.close()
 
+
+
+def test_a_feed_made_while_no_cluster_node_answers_holds_then_publishes(
+    cluster: PrivateRedisCluster,
+) -> None:
+    # a flow process starts while the whole cluster is unreachable: making the feed must not
+    # fail, and a publish must fail as a transient error (the sink holds the batch and retries)
+    dead = f"redis://127.0.0.1:{free_port()},127.0.0.1:{free_port()}/0"
+    feed = RedisFeed(dead, f"gtv-hold-{uuid.uuid4().hex[:6]}:", cluster=True)
+    try:
+        with pytest.raises(TRANSIENT) as caught:
+            feed.publish(_pass(7, 1))
+        assert is_transient(caught.value), repr(caught.value)
+    finally:
+        feed.close()
+    # the same kind of feed pointed at a live seed list publishes (nothing was made eagerly)
+    live = RedisFeed(cluster.url, f"gtv-hold-{uuid.uuid4().hex[:6]}:", cluster=True)
+    try:
+        assert live.publish(_pass(7, 1))
+    finally:
+        live.close()
 
 @aio
 async def test_master_of_a_city_dies_events_wait_and_sse_resumes_after_failover(
