@@ -19,6 +19,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "core"))
 from demo_process import sse_events, start_demo  # type: ignore[import-not-found]
 
+from gtvision.demo import CITY_NAME
 from gtvision.sources.synthetic import HOTLIST_PLATE
 
 
@@ -33,7 +34,7 @@ def main() -> int:
             token = demo.login(client)
             cities = client.get("/cities", headers={"Authorization": f"Bearer {token}"}).json()
             items = cities if isinstance(cities, list) else cities.get("items", [])
-            city = next(c["id"] for c in items if c["name"] == "Demo City")
+            city = next(c["id"] for c in items if c["name"] == CITY_NAME)
             for kind, payload in sse_events(client, token, city, 120):
                 now = time.monotonic() - demo.started
                 if kind == "lpr.detected" and first_pass != first_pass:

@@ -38,11 +38,18 @@ import psycopg
 from gtvision.config import Settings
 
 log = logging.getLogger(__name__)
-CITY_NAME = "Demo City"
-CAMERA_NAME = "Sample street"
+# what operators see in the console: Portuguese, like the console's default language
+CITY_NAME = "Cidade de demonstração"
+CAMERA_NAME = "Rua de exemplo"
 CAMERA_URL = "rtsp://sample.invalid/street"
 ADMIN_USER = "admin"
-HOTLIST_REASON = "Demo: vehicle reported stolen"
+HOTLIST_REASON = "Demonstração: veículo com registro de roubo"
+# names of a demo data directory made before the names were Portuguese (renamed at start)
+_LEGACY = (
+    ("cities", "name", "Demo City", CITY_NAME),
+    ("cameras", "name", "Sample street", CAMERA_NAME),
+    ("hotlists", "reason", "Demo: vehicle reported stolen", HOTLIST_REASON),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,12 @@ def seed(
     from gtvision.web.auth import hash_password
 
     with psycopg.connect(dsn, autocommit=False) as conn:
+        for table, column, old, new in _LEGACY:  # constants above, not user input
+            conn.execute(
+                f"UPDATE {table} SET {column} = %s WHERE {column} = %s AND NOT EXISTS "
+                f"(SELECT 1 FROM {table} WHERE {column} = %s)".encode(),
+                (new, old, new),
+            )
         conn.execute(
             "INSERT INTO cities (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (CITY_NAME,)
         )

@@ -88,7 +88,7 @@ def examples() -> list[EventBase]:
     alert = Alert(
         city_id=12, camera_id=3, ts=passed.ts, pass_id=passed.id, plate=passed.plate,
         match=HotlistMatch(entry_id=41, pattern="BRA2E19", kind="exact", priority=2,
-                           reason="vehicle reported stolen"),
+                           reason="veículo com registro de roubo"),
         crop_key=passed.crop_key,
     )  # fmt: skip
     return [

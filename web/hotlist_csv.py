@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from gtvision.web.models import HotlistIn
+from gtvision.web.problems import error_context
 
 MAX_ROWS = 10_000
 COLUMNS = ("pattern", "kind", "max_distance", "priority", "reason", "expires_at")
@@ -50,6 +51,11 @@ def _expiry(text: str, zone: ZoneInfo) -> str:
     return end.isoformat()
 
 
+def _row_error(line: int, msg: str, kind: str, **ctx: int) -> dict[str, Any]:
+    """A problem of a whole row: ``type`` and ``ctx`` let clients word it themselves."""
+    return {"line": line, "field": "", "msg": msg, "type": kind, "ctx": ctx}
+
+
 def parse(text: str, zone: ZoneInfo) -> Parsed:
     """All rows of ``text`` as :class:`HotlistIn`, or the errors of the rows that fail."""
     out = Parsed()
@@ -61,17 +67,21 @@ def parse(text: str, zone: ZoneInfo) -> Parsed:
     unknown = [h for h in header if h not in COLUMNS]
     if "pattern" not in header or unknown:
         msg = f"header must name 'pattern' and only {', '.join(COLUMNS)}; got {header}"
-        out.errors.append({"line": 1, "field": "header", "msg": msg})
+        out.errors.append({"line": 1, "field": "header", "msg": msg, "type": "csv_header"})
         return out
     for line, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
             continue
         if len(out.entries) + len(out.errors) >= MAX_ROWS:
-            out.errors.append({"line": line, "field": "", "msg": f"more than {MAX_ROWS} rows"})
+            out.errors.append(
+                _row_error(line, f"more than {MAX_ROWS} rows", "csv_rows", max=MAX_ROWS)
+            )
             break
         if len(cells) != len(header):
             msg = f"{len(cells)} cells, the header has {len(header)}"
-            out.errors.append({"line": line, "field": "", "msg": msg})
+            out.errors.append(
+                _row_error(line, msg, "csv_cells", cells=len(cells), columns=len(header))
+            )
             continue
         values = {h: c.strip() for h, c in zip(header, cells, strict=True) if c.strip()}
         if "expires_at" in values:
@@ -81,5 +91,8 @@ def parse(text: str, zone: ZoneInfo) -> Parsed:
         except ValidationError as err:
             for e in err.errors(include_url=False, include_input=False):
                 where = ".".join(str(p) for p in e["loc"])
-                out.errors.append({"line": line, "field": where, "msg": e["msg"]})
+                out.errors.append(
+                    {"line": line, "field": where, "msg": e["msg"], "type": e["type"],
+                     "ctx": error_context(e)}
+                )  # fmt: skip
     return out

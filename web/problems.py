@@ -80,10 +80,25 @@ def problem(
     return Response(to_json(body), status_code=status, headers=headers, media_type=PROBLEM_TYPE)
 
 
+def error_context(e: Any) -> dict[str, str | int | float]:
+    """The JSON-safe part of a pydantic error's ``ctx`` (limits, expected values, pattern).
+
+    Clients word the error in their own language from ``type`` and these values (the
+    console's pt-BR messages); a custom validator's exception object is left out.
+    """
+    ctx = e.get("ctx") or {}
+    return {k: v for k, v in ctx.items() if isinstance(v, str | int | float)}
+
+
 def validation_problem(err: ValidationError, where: str, instance: str = "") -> Response:
-    """422 listing every invalid field as ``{"loc": [...], "msg": ..., "type": ...}``."""
+    """422 listing every invalid field as ``{"loc", "msg", "type", "ctx"}``."""
     errors = [
-        {"loc": [where, *[str(p) for p in e["loc"]]], "msg": e["msg"], "type": e["type"]}
+        {
+            "loc": [where, *[str(p) for p in e["loc"]]],
+            "msg": e["msg"],
+            "type": e["type"],
+            "ctx": error_context(e),
+        }
         for e in err.errors(include_url=False, include_input=False)
     ]
     first = errors[0] if errors else {"loc": [where], "msg": "invalid"}

@@ -52,7 +52,9 @@ async def _safe_url(call: Call, url: str) -> None:
         await check_stream_url(url, call.state.settings.camera_allow_cidrs)
     except UnsafeUrl as err:
         raise ApiError(
-            422, str(err), extra={"errors": [{"loc": ["body", "stream_url"], "msg": str(err)}]}
+            422,
+            str(err),
+            extra={"errors": [{"loc": ["body", "stream_url"], "msg": str(err), "type": "url"}]},
         ) from None
 
 

@@ -52,7 +52,9 @@ def decode_cursor(cursor: str, *, uuid_ids: bool = True) -> tuple[datetime, str]
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         msg = f"invalid cursor {cursor[:40]!r}: pass next_cursor exactly as a page returned it"
         raise ApiError(
-            422, msg, extra={"errors": [{"loc": ["query", "cursor"], "msg": "invalid cursor"}]}
+            422,
+            msg,
+            extra={"errors": [{"loc": ["query", "cursor"], "msg": msg, "type": "cursor"}]},
         ) from None
 
 

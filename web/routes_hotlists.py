@@ -123,7 +123,8 @@ async def import_hotlists(call: Call) -> Response:
         raise ApiError(422, detail, extra={"errors": parsed.errors})
     if not parsed.entries:
         msg = "the CSV has a header but no rows"
-        raise ApiError(422, msg, extra={"errors": [{"line": 2, "field": "", "msg": msg}]})
+        empty = {"line": 2, "field": "", "msg": msg, "type": "csv_empty"}
+        raise ApiError(422, msg, extra={"errors": [empty]})
     if body.dry_run:
         return ok({"city_id": city_id, "valid": len(parsed.entries), "created": 0, "replaced": 0})
     extra = {"city_id": city_id, "by": call.user.user_id}

@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 
+from gtvision.demo import CAMERA_NAME, CITY_NAME
 from gtvision.sources.synthetic import HOTLIST_PLATE, SAMPLE_CARS
 
 from .demo_process import DemoProcess, sse_events, start_demo
@@ -45,7 +46,7 @@ def test_plate_pass_and_hotlist_alert_on_sse(demo: DemoProcess) -> None:
         token = demo.login(client)
         me = client.get("/cities", headers={"Authorization": f"Bearer {token}"}).json()
         cities = me if isinstance(me, list) else me.get("items", [])
-        city_id = next(c["id"] for c in cities if c["name"] == "Demo City")
+        city_id = next(c["id"] for c in cities if c["name"] == CITY_NAME)
         remaining = FIRST_EVENTS_S - (time.monotonic() - demo.started)
         passes: list[str] = []
         alerts: list[str] = []
@@ -144,7 +145,7 @@ def test_sample_camera_is_watchable(demo: DemoProcess) -> None:
     with httpx.Client(base_url=demo.base_url, timeout=20) as client:
         auth = {"Authorization": f"Bearer {demo.login(client)}"}
         cams = client.get("/cameras", headers=auth).json()["items"]
-        cam = next(c for c in cams if c["name"] == "Sample street")
+        cam = next(c for c in cams if c["name"] == CAMERA_NAME)
         assert cam["enabled"] is True
         live = client.get(f"/cameras/{cam['id']}/live", headers=auth)
         assert live.status_code == 200, live.text

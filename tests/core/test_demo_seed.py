@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from gtvision.demo import ADMIN_USER, seed
+from gtvision.demo import ADMIN_USER, CAMERA_NAME, CITY_NAME, HOTLIST_REASON, seed
 from gtvision.web.auth import verify_password
 
 
@@ -48,3 +48,30 @@ def test_reset_and_chosen_password(fresh_pg_dsn: str) -> None:
     assert reset.admin_password != "first-password"
     assert verify_password(_hash(fresh_pg_dsn), reset.admin_password)
     assert not verify_password(_hash(fresh_pg_dsn), "first-password")
+
+
+def test_what_operators_see_is_portuguese_also_in_a_demo_from_before(fresh_pg_dsn: str) -> None:
+    """A data directory seeded with the English names keeps its rows (same ids), renamed."""
+    with psycopg.connect(fresh_pg_dsn, autocommit=True) as conn:
+        (city,) = conn.execute(  # type: ignore[misc]
+            "INSERT INTO cities (name) VALUES ('Demo City') RETURNING id"
+        ).fetchone()
+        (cam,) = conn.execute(  # type: ignore[misc]
+            "INSERT INTO cameras (city_id, name, stream_url) VALUES "
+            "(%s, 'Sample street', 'rtsp://sample.invalid/street') RETURNING id",
+            (city,),
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO hotlists (city_id, pattern, kind, reason) VALUES "
+            "(%s, 'GTV5K42', 'exact', 'Demo: vehicle reported stolen')",
+            (city,),
+        )
+    got = seed(fresh_pg_dsn, "GTV5K42")
+    assert (got.city_id, got.camera_id) == (city, cam)
+    with psycopg.connect(fresh_pg_dsn) as conn:
+        names = conn.execute(
+            "SELECT c.name, m.name, h.reason FROM cities c JOIN cameras m ON m.city_id = c.id "
+            "JOIN hotlists h ON h.city_id = c.id"
+        ).fetchall()
+    assert names == [(CITY_NAME, CAMERA_NAME, HOTLIST_REASON)]
+    assert "roubo" in HOTLIST_REASON

@@ -312,7 +312,7 @@ def _hotlist_edit_import_delete(admin: Any) -> None:
     admin.click("[data-testid=hotlist-import-check]")
     errors = admin.locator("[data-testid=hotlist-import-errors]")
     errors.wait_for()
-    assert "linha 2: kind" in errors.inner_text(), errors.inner_text()
+    assert "linha 2: kind valor não aceito" in errors.inner_text(), errors.inner_text()
     good = f"pattern;kind;reason\nQ{tag}-1234;exact;furto\nQ{tag}1*;wildcard;frota\n".encode()
     upload.set_input_files(files=[{"name": "boa.csv", "mimeType": "text/csv", "buffer": good}])
     admin.click("[data-testid=hotlist-import-check]")

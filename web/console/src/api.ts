@@ -5,6 +5,10 @@ import { accessToken, CLIENT_HEADER, refresh } from "./session";
 export interface FieldError {
   loc: (string | number)[];
   msg: string;
+  /** What was wrong, as a code (pydantic's error types, ``url``, ``csv_cells`` …). */
+  type?: string;
+  /** Its values (limits, expected values) for wording it in the console's language. */
+  ctx?: Record<string, string | number>;
   line?: number;
   field?: string;
 }
@@ -18,9 +22,9 @@ export class ApiError extends Error {
     super(detail);
   }
 
-  /** The message of the field named ``name`` (last part of ``loc``), if any. */
-  field(name: string): string | undefined {
-    return this.errors.find((e) => e.loc?.[e.loc.length - 1] === name)?.msg;
+  /** The error of the field named ``name`` (last part of ``loc``), if any. */
+  field(name: string): FieldError | undefined {
+    return this.errors.find((e) => e.loc?.[e.loc.length - 1] === name);
   }
 }
 

@@ -56,6 +56,13 @@ export function tn(key: MessageKey, n: number, params?: Params): string {
   return interpolate(CATALOGUES[l][pick], { n, ...params }, l);
 }
 
+/** A message key built at run time with its placeholders filled, ``undefined`` if unknown. */
+export function tKey(key: string, params?: Params): string | undefined {
+  const l = lang.value;
+  const text = (CATALOGUES[l] as Record<string, string>)[key];
+  return text === undefined ? undefined : interpolate(text, params, l);
+}
+
 /** A message key built at run time (event types, roles) if it exists, else ``fallback``. */
 export function tDynamic(key: string, fallback: string): string {
   const table = CATALOGUES[lang.value] as Record<string, string>;

@@ -3,6 +3,7 @@
 import type { ComponentChildren, ComponentType, JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError } from "./api";
+import { fieldMessage, wordError } from "./errors";
 import { fmtDateTime, t } from "./i18n";
 import { displayPlate } from "./plates";
 import { cameras, timezone } from "./state";
@@ -17,10 +18,16 @@ export function Spinner() {
 
 export function ErrorText({ error }: { error: unknown }) {
   if (!error) return null;
-  const detail = error instanceof Error ? error.message : String(error);
+  const worded = wordError(error);
   return (
     <p class="error" role="alert">
-      {t("app.error", { detail })}
+      {t("app.error", { detail: worded.text })}
+      {worded.detail ? (
+        <small class="error-detail" lang="en">
+          {" "}
+          ({worded.detail})
+        </small>
+      ) : null}
     </p>
   );
 }
@@ -56,9 +63,10 @@ export function Field({ label, error, children, wide }: FieldProps) {
   );
 }
 
-/** The message of ``name`` in a 422 answer, for :func:`Field`. */
+/** The problem of ``name`` in a 422 answer, in the console's language, for :func:`Field`. */
 export function fieldError(error: unknown, name: string): string | undefined {
-  return error instanceof ApiError ? error.field(name) : undefined;
+  const found = error instanceof ApiError ? error.field(name) : undefined;
+  return found ? fieldMessage(found) : undefined;
 }
 
 export interface Async<T> {

@@ -2,6 +2,7 @@
 // create, edit, delete and CSV import only for roles with hotlists:write (the server checks).
 import { useState } from "preact/hooks";
 import { api, ApiError } from "../api";
+import { fieldMessage } from "../errors";
 import { t, tDynamic, tn } from "../i18n";
 import { normalisePlate } from "../plates";
 import { can, cityQuery, cityId, me, timezone } from "../state";
@@ -140,7 +141,7 @@ function Importer({ onDone }: { onDone: () => void }) {
     }
   }
 
-  const lines = error instanceof ApiError ? (error.errors as { line?: number; field?: string; msg: string }[]) : [];
+  const lines = error instanceof ApiError ? error.errors : [];
   return (
     <div class="importer card" data-testid="hotlist-import">
       <Field label={t("hot.importFile")}>
@@ -175,7 +176,7 @@ function Importer({ onDone }: { onDone: () => void }) {
       {lines.length ? (
         <ul class="errors" data-testid="hotlist-import-errors">
           {lines.slice(0, 50).map((l, i) => (
-            <li key={i}>{t("hot.importLine", { line: l.line ?? "?", field: l.field ?? "", msg: l.msg })}</li>
+            <li key={i}>{t("hot.importLine", { line: l.line ?? "?", field: l.field ?? "", msg: fieldMessage(l) })}</li>
           ))}
         </ul>
       ) : (

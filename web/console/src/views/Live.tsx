@@ -3,6 +3,7 @@
 // a name filter, and the latest plate passes beside it.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError } from "../api";
+import { wordError } from "../errors";
 import { feed } from "../feed";
 import { t } from "../i18n";
 import { shownState } from "../camerastate";
@@ -75,7 +76,7 @@ function useWebRtc(camera: number, playing: boolean, video: { current: HTMLVideo
       if (pc.connectionState === "connected") setStatus("live");
       if (pc.connectionState === "failed") {
         setStatus("error");
-        setError("ICE");
+        setError(t("live.ice"));
       }
     };
     (async () => {
@@ -89,7 +90,7 @@ function useWebRtc(camera: number, playing: boolean, video: { current: HTMLVideo
       } catch (err) {
         if (closed) return;
         setStatus("error");
-        setError(err instanceof ApiError ? err.detail : String(err));
+        setError(wordError(err).text);
       }
     })();
     return () => {
@@ -149,7 +150,7 @@ function Tile({ camera, playing, enlarged, onToggle, onEnlarge }: TileProps) {
         <button type="button" onClick={onToggle} disabled={!camera.enabled} data-testid="tile-play">
           {playing ? t("live.stop") : t("live.play")}
         </button>
-        {status === "live" ? <span class="live-pill">LIVE</span> : null}
+        {status === "live" ? <span class="live-pill">{t("live.pill")}</span> : null}
       </footer>
     </article>
   );

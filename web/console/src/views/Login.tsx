@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { wordError } from "../errors";
 import { lang, LANGS, setLang, t, type Lang } from "../i18n";
 import { expired, login, LoginError } from "../session";
 
@@ -36,7 +37,7 @@ export function Login() {
       setPassword("");
     } catch (err) {
       const status = err instanceof LoginError ? err.status : 0;
-      setError(status === 429 ? t("login.limited") : status === 401 ? t("login.failed") : String(err));
+      setError(status === 429 ? t("login.limited") : status === 401 ? t("login.failed") : wordError(err).text);
     } finally {
       setBusy(false);
     }
