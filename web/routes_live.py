@@ -3,17 +3,23 @@
 * ``GET /cameras/{id}/live``: the players available for a camera: the relay's URL, and with
   MediaMTX its WHEP and LL-HLS URLs plus a short-lived viewer token (``mediamtx.py``).
 * ``POST /cameras/{id}/webrtc``: the aiortc relay answers an SDP offer (``live.py``).
+* ``GET /cameras/{id}/snapshot``: one still picture (JPEG), what zones are drawn on
+  (``snapshot.py``).
 * ``GET /.well-known/jwks.json``: the public key MediaMTX checks viewer tokens with.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision.sources.streamurl import UnsafeUrl
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
 from gtvision.web.endpoint import Call, endpoint
@@ -21,6 +27,8 @@ from gtvision.web.mediamtx import player_urls
 from gtvision.web.models import WebRtcOffer
 from gtvision.web.problems import ApiError, not_found
 from gtvision.web.state import AppState
+
+log = logging.getLogger(__name__)
 
 
 def _relay(state: AppState) -> object:
@@ -120,6 +128,45 @@ async def camera_webrtc(call: Call) -> Response:
     return ok({"type": "answer", "sdp": sdp})
 
 
+@endpoint(
+    Perm.STREAM,
+    "One still picture of the camera (JPEG), e.g. to draw its zones on",
+    responses={404: "camera not found", 409: "camera disabled", 502: "no picture"},
+    media_type="image/jpeg",
+)
+async def camera_snapshot(call: Call) -> Response:
+    """The camera's picture now; audited (``camera.snapshot``), failures too."""
+    try:
+        from gtvision.web.livefeed import describe
+        from gtvision.web.snapshot import grab
+    except ImportError:  # pragma: no cover - aiortc (livefeed's tracks) is the webrtc extra
+        msg = "camera pictures need the live-video extra: pip install 'gtvision[webrtc]'"
+        raise ApiError(501, msg) from None
+    camera_id = call.path_int("camera_id")
+    row = await _watchable(call, camera_id)
+    state = call.state
+    source: str | Path = state.live_sources.get(camera_id, row["stream_url"])
+    failed = ""
+    try:
+        jpeg = await asyncio.to_thread(grab, source, state.settings.camera_allow_cidrs)
+    except UnsafeUrl as err:
+        log.warning("camera %s: stream address refused: %s", camera_id, err)
+        failed = f"camera {camera_id} gave no picture: its address is not allowed"
+    except Exception as err:  # PyAV's OSError subclasses, NoPicture
+        log.warning("camera %s: no snapshot: %s", camera_id, describe(err, source))
+        failed = f"camera {camera_id} gave no picture: the camera did not deliver video"
+    action, detail = (
+        ("camera.snapshot.failed", {"reason": failed}) if failed else ("camera.snapshot", {})
+    )
+    async with state.pool.connection() as conn:
+        await audit(
+            conn, call.user, action, f"camera:{camera_id}", call.ip, detail, city_id=row["city_id"]
+        )
+    if failed:
+        raise ApiError(502, failed)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
 @endpoint(None, "Public key set MediaMTX verifies viewer tokens with (authJWTJWKS)")
 async def jwks(call: Call) -> Response:
     """The JWKS; 404 while the MediaMTX integration is off."""
@@ -132,5 +179,6 @@ async def jwks(call: Call) -> Response:
 ROUTES = [
     Route("/cameras/{camera_id:int}/live", camera_live, methods=["GET"]),
     Route("/cameras/{camera_id:int}/webrtc", camera_webrtc, methods=["POST"]),
+    Route("/cameras/{camera_id:int}/snapshot", camera_snapshot, methods=["GET"]),
     Route("/.well-known/jwks.json", jwks, methods=["GET"]),
 ]

@@ -218,7 +218,7 @@ def test_live_tile_decodes_frames(
     assert state.inner_text().startswith("online · vídeo ao vivo"), "a tile that decodes is online"
     # another console, not watching: the server's relay says the camera delivers video
     other = clean.page()
-    clean.login(other, console.user(Role.OPERATOR), "/live")
+    clean.login(other, console.user(Role.CITY_ADMIN), "/live")
     other_state = other.locator(
         f"[data-testid=tile][data-camera='{camera}'] [data-testid=tile-state]"
     )
@@ -229,6 +229,54 @@ def test_live_tile_decodes_frames(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "console-live.png"))
     tile.locator("[data-testid=tile-play]").click()  # stop
+    _draw_zones(console, other, camera)
+
+
+def _draw_zones(console: Console, admin: Any, camera: int) -> None:
+    """The city_admin draws a zone and a line on the camera's picture and saves them."""
+    admin.goto(f"{console.base}/#/admin?tab=cameras")
+    admin.locator(
+        f"[data-testid=camera-row][data-camera='{camera}'] [data-testid=camera-edit]"
+    ).click()
+    picture = admin.locator("[data-testid=zone-picture]")
+    picture.wait_for(timeout=20_000)
+    assert _until(lambda: picture.evaluate("i => i.naturalWidth") == 640, 10), "no snapshot"
+    overlay = admin.locator("[data-testid=zone-overlay]")
+    box = overlay.bounding_box()
+    assert box is not None
+
+    def click(x: float, y: float) -> None:
+        overlay.click(position={"x": x * box["width"], "y": y * box["height"]})
+
+    admin.click("[data-testid=zone-new]")
+    admin.fill("[data-testid=zone-name]", "calcada")
+    for x, y in ((0.5, 0.5), (0.9, 0.5), (0.9, 0.9), (0.5, 0.9)):
+        click(x, y)
+    admin.click("[data-testid=zone-finish]")
+    admin.click("[data-testid=line-new]")
+    assert admin.input_value("[data-testid=zone-name]") == "linha 1"
+    click(0.1, 0.75)
+    click(0.9, 0.75)
+    assert admin.locator("[data-testid=zone-list] li").count() == 2
+    admin.screenshot(path=str(ARTIFACTS / "console-zones.png"))
+    admin.click("[data-testid=camera-save]")
+    admin.locator("[data-testid=camera-form]").wait_for(state="detached")
+    token = httpx.post(
+        console.base + "/auth/login",
+        json={"username": console.user(Role.CITY_ADMIN), "password": PASSWORD},
+    ).json()["access_token"]
+    zones = httpx.get(
+        f"{console.base}/cameras/{camera}", headers={"Authorization": f"Bearer {token}"}
+    ).json()["zones"]
+    assert [(z["kind"], z["name"], len(z["points"])) for z in zones] == [
+        ("zone", "calcada", 4),
+        ("line", "linha 1", 2),
+    ]
+    (x1, y1), (x2, y2) = zones[1]["points"]
+    assert abs(x1 - 0.1) < 0.01
+    assert abs(y1 - 0.75) < 0.01
+    assert abs(x2 - 0.9) < 0.01
+    assert abs(y2 - 0.75) < 0.01
 
 
 def test_recordings_timeline_plays(console: Console, clean: Browser) -> None:

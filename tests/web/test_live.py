@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 import psycopg
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
@@ -143,6 +145,12 @@ async def test_two_viewers_share_one_reader_and_it_stops_after_them(
     await asyncio.wait_for(asyncio.gather(one.enough.wait(), two.enough.wait()), 30)
     assert set(one.frames) == {(640, 360)}  # decoded by the viewers: the packets were valid
     assert set(two.frames) == {(640, 360)}
+    snap = await api.client.get(f"/cameras/{camera}/snapshot", headers=api.auth("a", Role.VIEWER))
+    assert snap.status_code == 200, snap.text
+    assert snap.headers["content-type"] == "image/jpeg"
+    picture = cv2.imdecode(np.frombuffer(snap.content, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
+    assert picture.shape == (360, 640, 3)  # the camera's picture, for drawing its zones on
     status = await api.client.get("/cameras/status", headers=api.auth("a", Role.VIEWER))
     live = {i["camera_id"]: i["live"] for i in status.json()["items"]}
     assert live[camera]["via"] == "relay"  # no flow reads it: the relay says it delivers
@@ -152,9 +160,14 @@ async def test_two_viewers_share_one_reader_and_it_stops_after_them(
             "SELECT username FROM audit_log WHERE action = 'camera.live' AND target = %s",
             (f"camera:{camera}",),
         ).fetchall()
+        snaps = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'camera.snapshot' AND target = %s",
+            (f"camera:{camera}",),
+        ).fetchone()
     assert sorted(r[0] for r in rows) == sorted(
         api.world.users[("a", role)].username for role in (Role.VIEWER, Role.OPERATOR)
     )
+    assert snaps == (1,)
     await one.close()
     assert await _until(lambda: relay.peers == 1, 40), relay.peers
     assert relay.cameras == 1
@@ -167,6 +180,10 @@ async def test_refusals(api: Api) -> None:
     viewer, r = await _watch(api, off)
     await viewer.close()
     assert r.status_code == 409
+    h = api.auth("a", Role.VIEWER)
+    assert (await api.client.get(f"/cameras/{off}/snapshot", headers=h)).status_code == 409
+    other_city = api.world.cameras["b"]
+    assert (await api.client.get(f"/cameras/{other_city}/snapshot", headers=h)).status_code == 404
     dead = _camera(api, "rtsp://127.0.0.1:1/nothing-listens")
     began = time.monotonic()
     viewer, r = await _watch(api, dead)
@@ -174,6 +191,9 @@ async def test_refusals(api: Api) -> None:
     assert r.status_code == 502, r.text
     assert "stream is not available" in r.json()["detail"]
     assert time.monotonic() - began < 10
+    snap = await api.client.get(f"/cameras/{dead}/snapshot", headers=api.auth("a", Role.VIEWER))
+    assert snap.status_code == 502
+    assert snap.json()["detail"].endswith("gave no picture: the camera did not deliver video")
     bad = await api.client.post(
         f"/cameras/{dead}/webrtc",
         json={"type": "answer", "sdp": "v=0 not an offer"},

@@ -24,7 +24,12 @@ from tests.conftest import RedisTarget, free_port
 from tests.web.conftest import SECRET, make_settings, seed
 
 EXAMPLES_PER_OPERATION = 12
-SKIP = {"GET /stream/events"}  # never-ending SSE response; covered by test_stream.py
+SKIP = {
+    "GET /stream/events",  # never-ending SSE response; covered by test_stream.py
+    # opens the camera's stream (seconds per call): 502 when the camera delivers no picture
+    # is its contract, not a server error; covered by test_live.py
+    "GET /cameras/{camera_id}/snapshot",
+}
 
 
 @pytest.fixture

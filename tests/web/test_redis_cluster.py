@@ -209,7 +209,6 @@ def test_a_cluster_client_starts_while_its_first_seed_node_is_down(
         client.close()
 
 
-
 def test_a_feed_made_while_no_cluster_node_answers_holds_then_publishes(
     cluster: PrivateRedisCluster,
 ) -> None:
@@ -229,6 +228,7 @@ def test_a_feed_made_while_no_cluster_node_answers_holds_then_publishes(
         assert live.publish(_pass(7, 1))
     finally:
         live.close()
+
 
 @aio
 async def test_master_of_a_city_dies_events_wait_and_sse_resumes_after_failover(

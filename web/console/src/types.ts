@@ -25,6 +25,14 @@ export interface Camera {
   motion_enabled: boolean;
   analysis_fps: number;
   retention_days: number;
+  zones?: Shape[];
+}
+
+/** A zone (polygon, 3..64 points) or a directed line (2 points), normalised to the picture. */
+export interface Shape {
+  kind: "zone" | "line";
+  name: string;
+  points: [number, number][];
 }
 
 export type CameraState = "online" | "offline" | "stalled" | "unknown" | "disabled";

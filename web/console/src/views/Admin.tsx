@@ -7,8 +7,9 @@ import { api, ApiError } from "../api";
 import { t, tDynamic } from "../i18n";
 import type { MessageKey } from "../messages";
 import { can, cities, cityQuery, cityId, loadCameras, loadMe, me } from "../state";
-import type { AuditRow, Camera, City, User } from "../types";
+import type { AuditRow, Camera, City, Shape, User } from "../types";
 import { ErrorText, Field, fieldError, Spinner, Time, useAsync } from "../ui";
+import { ZoneEditor } from "./Zones";
 
 const ROLES = ["city_admin", "operator", "analyst", "viewer"];
 
@@ -97,6 +98,7 @@ function CameraForm({ camera, onDone }: { camera?: Camera; onDone: () => void })
     analysis_fps: String(camera?.analysis_fps ?? 5),
     retention_days: String(camera?.retention_days ?? 30),
   });
+  const [zones, setZones] = useState<Shape[] | null>(null); // null: not changed here
   const [error, setError] = useState<unknown>(null);
   async function submit(ev: Event) {
     ev.preventDefault();
@@ -109,6 +111,7 @@ function CameraForm({ camera, onDone }: { camera?: Camera; onDone: () => void })
       retention_days: Number(d.retention_days),
     };
     if (d.stream_url || !camera) body.stream_url = d.stream_url;
+    if (zones !== null) body.zones = zones;
     if (!camera && me.value?.role === "admin") body.city_id = cityId.value;
     try {
       await api(camera ? `/cameras/${camera.id}` : "/cameras", { method: camera ? "PATCH" : "POST", body });
@@ -147,7 +150,8 @@ function CameraForm({ camera, onDone }: { camera?: Camera; onDone: () => void })
       {check("enabled", "admin.enabled")}
       {check("lpr_enabled", "admin.lpr")}
       {check("motion_enabled", "admin.motion")}
-      <button type="submit" class="primary">{t("app.save")}</button>
+      {camera ? <ZoneEditor cameraId={camera.id} value={zones ?? camera.zones ?? []} onChange={setZones} /> : null}
+      <button type="submit" class="primary" data-testid="camera-save">{t("app.save")}</button>
       <button type="button" onClick={onDone}>{t("app.cancel")}</button>
       <FormError error={error} />
     </form>
@@ -183,7 +187,7 @@ function Cameras() {
           </thead>
           <tbody>
             {(list.data?.items ?? []).map((c) => (
-              <tr key={c.id}>
+              <tr key={c.id} data-testid="camera-row" data-camera={c.id}>
                 <td>{c.name}</td>
                 <td class="mono">{c.stream_url}</td>
                 <td>{c.enabled ? t("app.yes") : t("app.no")}</td>
@@ -192,7 +196,7 @@ function Cameras() {
                 <td class="num">{c.retention_days}</td>
                 {writable ? (
                   <td class="row-actions">
-                    <button type="button" class="ghost" onClick={() => setEditing(c)}>{t("app.edit")}</button>
+                    <button type="button" class="ghost" onClick={() => setEditing(c)} data-testid="camera-edit">{t("app.edit")}</button>
                     <button type="button" class="ghost danger" onClick={() => void remove(c)}>{t("app.delete")}</button>
                   </td>
                 ) : null}
