@@ -160,7 +160,7 @@ class OnlineCameras:
 
     def __init__(self, api: MediaMtxApi) -> None:
         self.api = api
-        self._at = -self.TTL_S
+        self._at = float("-inf")
         self._known: dict[int, datetime | None] = {}
         self._failing = False
         self._lock = asyncio.Lock()

@@ -43,8 +43,14 @@ BAD_EVENT_IDS = ["99999999999999999999-0", "1_0-0", "0-99999999999999999999", "-
                  "9223372036854775808-0"]  # fmt: skip
 
 
-def _problem(r: httpx.Response, where: Any) -> None:
-    assert r.status_code < 500, (where, r.status_code, r.text[:300])
+# routes that fetch from a camera: 502/504 there is the camera's failure (the fixture's
+# cameras deliver no video), not the server's; still a problem document without Python words
+UPSTREAM_ROUTES = {("GET", "/cameras/{camera_id:int}/snapshot")}
+
+
+def _problem(r: httpx.Response, where: Any, upstream: bool = False) -> None:
+    allowed = {502, 504} if upstream else set()
+    assert r.status_code < 500 or r.status_code in allowed, (where, r.status_code, r.text[:300])
     if r.status_code >= 400:
         assert r.headers["content-type"] == "application/problem+json", (where, r.text[:200])
         assert not PYTHON_WORDS.search(r.json()["detail"]), (where, r.json()["detail"])
@@ -129,7 +135,7 @@ async def test_nul_bytes_in_any_string_field_answer_422_naming_it(sapi: Api) -> 
             checked += 1
         for field in query if method == "GET" else ():  # reads only: nothing is changed
             r = await sapi.client.get(url, params={field: "1\x00"}, headers=h)
-            _problem(r, (method, path, field))
+            _problem(r, (method, path, field), upstream=(method, path) in UPSTREAM_ROUTES)
     r = await sapi.client.get("/events", params={"type": "lpr\x00detected"}, headers=h)
     assert r.status_code == 422
     assert checked >= 15
