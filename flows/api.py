@@ -133,7 +133,11 @@ def motion_incidents(
     ctx: FlowContext,
     gap: timedelta | None = None,
 ) -> Stream[MotionIncident]:
-    """One ``motion.incident`` per span of motion of a camera (``gap``: ``ctx.incident_gap``)."""
+    """One ``motion.incident`` per span of motion of a camera.
+
+    ``gap`` (default ``ctx.incident_gap``) is the least quiet time that ends one; a camera whose
+    analysed frames are further apart (keyframe-only) gets 2.5 × its interval.
+    """
     return incidents.motion_incidents(
         "incidents",
         results,

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gtvision import metrics
 from gtvision.events import Box, Frame
+from gtvision.operators.motionstats import Cadence
 
 Polygon = tuple[tuple[float, float], ...]
 
@@ -88,6 +89,9 @@ class MotionResult:
     width: int = 0
     height: int = 0
     """Size of the analysed frame in pixels (what the boxes are relative to)."""
+    interval: float = 0.0
+    """Typical seconds between the camera's analysed frames (0: not known yet), see
+    :class:`~gtvision.operators.motionstats.Cadence`."""
 
     @property
     def motion(self) -> bool:
@@ -133,6 +137,7 @@ class DetectorState:
     size: tuple[int, int]
     background: NDArray[np.float32] | None
     last_motion: datetime | None
+    cadence: Cadence = field(default_factory=Cadence)
 
 
 @dataclass
@@ -141,6 +146,7 @@ class MotionDetector:
 
     settings: MotionSettings = field(default_factory=MotionSettings)
     last_motion: datetime | None = None
+    cadence: Cadence = field(default_factory=Cadence)
     _bg: NDArray[np.float32] | None = None
     _mask: NDArray[np.bool_] | None = None
     _size: tuple[int, int] = (0, 0)
@@ -163,38 +169,53 @@ class MotionDetector:
     def state(self) -> DetectorState:
         """A copy of the state (the background is updated in place by later frames)."""
         bg = None if self._bg is None else self._bg.copy()
-        return DetectorState(self.settings, self._size, bg, self.last_motion)
+        return DetectorState(self.settings, self._size, bg, self.last_motion, self.cadence.copy())
 
     @classmethod
     def from_state(cls, state: DetectorState) -> MotionDetector:
         """The detector that ``state`` was taken from."""
-        det = cls(state.settings, state.last_motion)
+        # snapshots taken before a field existed lack it (dataclass __setstate__ zips fields)
+        det = cls(state.settings, state.last_motion, getattr(state, "cadence", Cadence()).copy())
         det._size = state.size
         det._bg = None if state.background is None else state.background.copy()
         if state.size != (0, 0):
             det._mask = _mask(state.settings, *state.size)
         return det
 
+    def _result(
+        self,
+        frame: Frame,
+        *,
+        boxes: tuple[Box, ...] = (),
+        area: float = 0.0,
+        score: float = 0.0,
+        recalibrated: bool = False,
+    ) -> MotionResult:
+        return MotionResult(
+            frame.city_id,
+            frame.camera_id,
+            frame.index,
+            frame.ts,
+            boxes,
+            area,
+            score,
+            recalibrated,
+            self.last_motion,
+            frame.width,
+            frame.height,
+            self.cadence.interval,
+        )
+
     def detect(self, frame: Frame) -> MotionResult:
         """Update the background with ``frame`` and report its motion."""
         s = self.settings
-        base = (frame.city_id, frame.camera_id, frame.index)
-        last = self.last_motion
+        self.cadence.update(frame.ts)
         if not s.enabled:
-            return MotionResult(
-                *base, ts=frame.ts, width=frame.width, height=frame.height, last_motion=last
-            )
+            return self._result(frame)
         small = self._small(frame.gray)
         if self._bg is None:
             self._bg = small.astype(np.float32)
-            return MotionResult(
-                *base,
-                ts=frame.ts,
-                width=frame.width,
-                height=frame.height,
-                recalibrated=True,
-                last_motion=last,
-            )
+            return self._result(frame, recalibrated=True)
         delta = small.astype(np.float32)
         delta -= self._bg
         delta -= float(np.median(delta[::6, ::6]))
@@ -204,19 +225,10 @@ class MotionDetector:
         fraction = float(np.count_nonzero(changed)) / changed.size
         if fraction > s.recalibrate_fraction:
             self._bg = small.astype(np.float32)
-            return MotionResult(
-                *base,
-                ts=frame.ts,
-                width=frame.width,
-                height=frame.height,
-                recalibrated=True,
-                last_motion=last,
-            )
+            return self._result(frame, recalibrated=True)
         cv2.accumulateWeighted(small, self._bg, s.alpha)
         if fraction == 0:
-            return MotionResult(
-                *base, ts=frame.ts, width=frame.width, height=frame.height, last_motion=last
-            )
+            return self._result(frame)
         binary: NDArray[np.uint8] = changed.view(np.uint8)
         if s.dilate:
             binary = np.asarray(cv2.dilate(binary, self._kernel, iterations=s.dilate), np.uint8)
@@ -229,18 +241,11 @@ class MotionDetector:
                 continue
             area += a
             boxes.append(Box(x1=x * fx, y1=y * fy, x2=(x + w) * fx, y2=(y + h) * fy))
-        if boxes:
-            self.last_motion = frame.ts
-        return MotionResult(
-            *base,
-            ts=frame.ts,
-            width=frame.width,
-            height=frame.height,
-            boxes=tuple(boxes),
-            area=area / binary.size,
-            score=min(1.0, fraction * 10.0) if boxes else 0.0,
-            last_motion=self.last_motion,
-        )
+        if not boxes:
+            return self._result(frame)
+        self.last_motion = frame.ts
+        score = min(1.0, fraction * 10.0)
+        return self._result(frame, boxes=tuple(boxes), area=area / binary.size, score=score)
 
 
 SettingsFor = Callable[[int], MotionSettings]
@@ -268,7 +273,8 @@ class MotionAnalyzer:
         det = self._by_camera.get(frame.camera_id)
         if det is None or det.settings != wanted:
             last = det.last_motion if det is not None else None
-            det = self._by_camera[frame.camera_id] = MotionDetector(wanted, last)
+            cadence = det.cadence if det is not None else Cadence()
+            det = self._by_camera[frame.camera_id] = MotionDetector(wanted, last, cadence)
         metrics.FRAMES_ANALYSED.labels(str(frame.camera_id)).inc()
         return det.detect(frame)
 
