@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from gtvision.operators.geometry import ZoneList
 from gtvision.web.auth import Role
@@ -38,6 +46,22 @@ PlateText = Annotated[
     Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9*? .·-]+$"),
     AfterValidator(normalise_plate_query),
 ]
+
+
+#: the words a boolean query parameter takes (pydantic's own list)
+FLAG_WORDS = frozenset({"true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n"})
+
+
+def _flag(value: object) -> object:
+    """A boolean query parameter as typed; anything but :data:`FLAG_WORDS` names itself."""
+    if isinstance(value, str) and value.strip().lower() not in FLAG_WORDS:
+        msg = f"{value[:40]!r} is not a boolean: expected true or false"
+        raise ValueError(msg)
+    return value.strip() if isinstance(value, str) else value
+
+
+# A boolean query flag whose error names the value given (``equivalent=maybe``).
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 def _timezone(value: str | None) -> str | None:
@@ -158,8 +182,10 @@ class CameraPatch(_In):
 class EventQuery(_In):
     """Filters of ``GET /events``: plate ``ABC1234`` exact, ``ABC*`` wildcard, fuzzy on demand.
 
-    The plate is accepted as printed or typed (``KLM-3907``, ``klm 3907``). ``acked`` filters
-    alerts by acknowledgement; ``total`` adds the true number of matches (capped).
+    The plate is accepted as printed or typed (``KLM-3907``, ``klm 3907``). ``equivalent`` also
+    finds the plate's other form (old ``ABC1234`` ↔ Mercosul ``ABC1C34``, one vehicle).
+    ``acked`` filters alerts by acknowledgement; ``total`` adds the true number of matches
+    (capped).
     """
 
     type: str | None = Field(default=None, min_length=1, max_length=64)
@@ -169,6 +195,10 @@ class EventQuery(_In):
     until: AwareDatetime | None = None
     plate: PlateText | None = None
     fuzzy: bool = False
+    equivalent: Flag = Field(
+        default=False,
+        description="also match the plate's other form (old LLL9D99 <-> Mercosul LLL9L99)",
+    )
     acked: bool | None = None
     total: bool = False
     limit: int = Field(default=50, ge=1, le=500)

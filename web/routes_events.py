@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision.operators.lpr.equivalence import plate_form, plate_key
 from gtvision.sinks.retention import plate_ref
 from gtvision.web.auth import Perm
 from gtvision.web.common import audit, ok
@@ -68,7 +69,8 @@ def city_conditions(
     return [f"{col} = %(city)s"], {"city": city}
 
 
-def _where(call: Call, q: EventQuery) -> tuple[str, dict[str, Any]]:
+def _where(call: Call, q: EventQuery) -> tuple[str, dict[str, Any], str]:
+    """``WHERE`` clause and arguments of ``q``, and the columns its plate match adds."""
     conds, args = city_conditions(call, q.city_id, "e.city_id")
     for name, col in (("type", "type"), ("camera_id", "camera_id")):
         value = getattr(q, name)
@@ -81,20 +83,65 @@ def _where(call: Call, q: EventQuery) -> tuple[str, dict[str, Any]]:
     if q.until is not None:
         conds.append("e.ts < %(until)s")
         args["until"] = q.until
+    cols = ""
     if q.plate:
-        plate = q.plate.upper()
-        if q.fuzzy:
-            conds.append("e.plate %% %(plate)s")
-            args["plate"] = plate.replace("*", "").replace("?", "")
-        elif "*" in plate or "?" in plate:
-            conds.append("e.plate LIKE %(plate)s")
-            args["plate"] = plate.replace("*", "%").replace("?", "_")
-        else:
-            conds.append("e.plate = %(plate)s")
-            args["plate"] = plate
+        cond, cols, plate_args = plate_match(q.plate, fuzzy=q.fuzzy, equivalent=q.equivalent)
+        conds.append(cond)
+        args.update(plate_args)
     if q.acked is not None:
         conds.append("a.event_id IS NOT NULL" if q.acked else "a.event_id IS NULL")
-    return (" WHERE " + " AND ".join(conds)) if conds else "", args
+    return (" WHERE " + " AND ".join(conds)) if conds else "", args, cols
+
+
+def plate_match(
+    plate: str, *, fuzzy: bool = False, equivalent: bool = False
+) -> tuple[str, str, dict[str, Any]]:
+    """Condition on ``e.plate`` for a normalised plate or pattern, its extra columns, arguments.
+
+    ``ABC1234`` exact, ``ABC*`` / ``AB?1234`` wildcard, ``fuzzy`` trigram similarity (column
+    ``similarity``). With ``equivalent`` a stored plate also matches through its other form
+    (old ↔ Mercosul, migration 0080): exact compares vehicle keys (``gtv_plate_key``, indexed:
+    ``ABC1234`` finds ``ABC1C34`` and the reverse), wildcard and fuzzy try the stored plate and
+    its other form (``gtv_plate_other``, trigram-indexed); column ``equivalent`` is true when
+    the row matched through its other form only (fuzzy: the other form is the closer one).
+    """
+    if fuzzy:
+        text = plate.replace("*", "").replace("?", "")
+        read = "similarity(e.plate, %(plate)s)"
+        if not equivalent:
+            return "e.plate %% %(plate)s", f", {read} AS similarity", {"plate": text}
+        other = "coalesce(similarity(gtv_plate_other(e.plate), %(plate)s), 0)"
+        cond = "(e.plate %% %(plate)s OR gtv_plate_other(e.plate) %% %(plate)s)"
+        cols = f", greatest({read}, {other}) AS similarity, {other} > {read} AS equivalent"
+        return cond, cols, {"plate": text}
+    if "*" in plate or "?" in plate:
+        pattern = plate.replace("*", "%").replace("?", "_")
+        if not equivalent:
+            return "e.plate LIKE %(plate)s", "", {"plate": pattern}
+        cond = "(e.plate LIKE %(plate)s OR gtv_plate_other(e.plate) LIKE %(plate)s)"
+        return cond, ", e.plate NOT LIKE %(plate)s AS equivalent", {"plate": pattern}
+    if not equivalent:
+        return "e.plate = %(plate)s", "", {"plate": plate}
+    cond = "gtv_plate_key(e.plate) = %(plate_key)s"
+    return (
+        cond,
+        ", e.plate <> %(plate)s AS equivalent",
+        {"plate": plate, "plate_key": plate_key(plate)},
+    )
+
+
+def with_form(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with ``plate_form`` (old / mercosul / null) and ``equivalent`` (false unless set).
+
+    The names are those of ``alert.triggered``'s ``match``: which form was read, and whether
+    the search matched it through its other form.
+    """
+    plate = row.get("plate")
+    return {
+        **row,
+        "plate_form": plate_form(plate) if plate else None,
+        "equivalent": bool(row.get("equivalent")),
+    }
 
 
 def _page(q: EventQuery, where: str, args: dict[str, Any]) -> str:
@@ -128,10 +175,9 @@ async def _search(call: Call, q: EventQuery, limit: int) -> tuple[list[dict[str,
     Read on the replica when one is configured (``GTV_DATABASE_READ_URL``); the audit row of a
     plate search is written on the primary.
     """
-    where, args = _where(call, q)
-    sim = ", similarity(e.plate, %(plate)s) AS similarity" if q.plate and q.fuzzy else ""
+    where, args, cols = _where(call, q)
     sql = (
-        f"SELECT {_COLS}{sim}{_FROM}{_page(q, where, args)} "
+        f"SELECT {_COLS}{cols}{_FROM}{_page(q, where, args)} "
         f"ORDER BY e.ts DESC, e.id DESC LIMIT {limit}"
     )
 
@@ -139,7 +185,7 @@ async def _search(call: Call, q: EventQuery, limit: int) -> tuple[list[dict[str,
         conn: Conn,
     ) -> tuple[list[dict[str, Any]], int | None]:
         cur = await conn.execute(sql.encode(), args)
-        rows = await cur.fetchall()
+        rows = [with_form(r) for r in await cur.fetchall()]
         if not q.total:
             return rows, None
         count = f"SELECT count(*) AS n FROM (SELECT 1{_FROM}{where} LIMIT {TOTAL_CAP + 1}) s"
@@ -150,7 +196,13 @@ async def _search(call: Call, q: EventQuery, limit: int) -> tuple[list[dict[str,
     rows, total = await call.state.read_only(read)
     if q.plate:  # the plate is personal data: the audit log keeps a keyed reference
         ref = plate_ref(call.state.audit_key, q.plate)
-        detail = {"plate": ref, "fuzzy": q.fuzzy, "type": q.type, "camera_id": q.camera_id}
+        detail = {
+            "plate": ref,
+            "fuzzy": q.fuzzy,
+            "equivalent": q.equivalent,
+            "type": q.type,
+            "camera_id": q.camera_id,
+        }
         async with call.state.pool.connection() as conn:
             await audit(conn, call.user, "events.search", f"plate:{ref}", call.ip, detail)
     return rows, total
@@ -180,7 +232,7 @@ async def list_events(call: Call) -> Response:
 
 _CSV_COLS = (
     "id", "type", "city_id", "camera_id", "ts", "ts_local", "plate", "confidence", "acked_by",
-    "acked_at", "crop_key",
+    "acked_at", "crop_key", "plate_form", "equivalent",
 )  # fmt: skip
 
 
