@@ -10,6 +10,7 @@ from pydantic_core import to_json
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gtvision.operators.lpr.equivalence import plate_identity
 from gtvision.sinks.retention import plate_ref
 from gtvision.web import hotlist_csv
 from gtvision.web.auth import Perm
@@ -192,9 +193,20 @@ async def delete_hotlist(call: Call) -> Response:
     return Response(status_code=204)
 
 
+_EQUIVALENT_SEARCH = (
+    "((target = %(other_target)s AND detail ->> 'equivalent' = 'true') OR "
+    "(detail -> 'filters' ->> 'plate' = %(other)s "
+    "AND detail -> 'filters' ->> 'equivalent' = 'true'))"
+)
+
+
 @endpoint(Perm.AUDIT_READ, "Audit log (newest first)", query=AuditQuery)
 async def list_audit(call: Call) -> Response:
-    """Audit rows of the caller's city (admin: all); page with ``before_id``."""
+    """Audit rows of the caller's city (admin: all); page with ``before_id``.
+
+    ``plate`` finds searches and exports of that plate or pattern, and those of the plate's
+    other form (old ↔ Mercosul) made with ``equivalent=true``, which found this plate too.
+    """
     q = call.query(AuditQuery)
     city = call.user.scope(q.city_id)
     conds: list[str] = []
@@ -206,11 +218,15 @@ async def list_audit(call: Call) -> Response:
         conds.append("action = %(action)s")
         args["action"] = q.action
     if q.plate:  # searches and exports of the plate: keyed reference, or clear text of old rows
-        conds.append(
-            "(target = ANY(%(targets)s) OR detail -> 'filters' ->> 'plate' = ANY(%(plates)s))"
-        )
         plates = [plate_ref(call.state.audit_key, q.plate), q.plate]
         args["targets"], args["plates"] = [f"plate:{p}" for p in plates], plates
+        found = ["target = ANY(%(targets)s)", "detail -> 'filters' ->> 'plate' = ANY(%(plates)s)"]
+        other = plate_identity(q.plate).forms[1:] if q.plate.isalnum() else ()
+        if other:  # searches of the other form with equivalent=true found this plate too
+            found.append(_EQUIVALENT_SEARCH)
+            args["other"] = plate_ref(call.state.audit_key, other[0])
+            args["other_target"] = f"plate:{args['other']}"
+        conds.append("(" + " OR ".join(found) + ")")
     if q.before_id:
         conds.append("id < %(before)s")
         args["before"] = q.before_id

@@ -107,6 +107,7 @@ async def test_wildcard_and_fuzzy_match_either_form(written: Api) -> None:
 @aio
 async def test_total_export_and_audit_keep_the_option(written: Api) -> None:
     h = written.auth("a", Role.ANALYST)
+    await _search(written, plate="EQV1C34")
     q = {**WINDOW, "plate": "EQV1C34", "equivalent": "true"}
     r = await written.client.get("/events", params={**q, "total": "true"}, headers=h)
     assert r.json()["total"] == 2
@@ -124,13 +125,26 @@ async def test_total_export_and_audit_keep_the_option(written: Api) -> None:
     )
     ref = plate_ref(written.app.state.gtv.audit_key, "EQV1C34")
     rows_ = audit.json()["items"]
-    search = next(a for a in rows_ if a["action"] == "events.search" and a["detail"]["equivalent"])
+    search = next(
+        a for a in rows_ if a["action"] == "events.search" and a["detail"].get("equivalent")
+    )
     assert search["target"] == f"plate:{ref}"
     assert search["detail"]["plate"] == ref
     export = next(a for a in rows_ if a["action"] == "events.export")
     assert export["detail"]["filters"]["equivalent"] is True
     assert "EQV1C34" not in audit.text
     assert "EQV1234" not in audit.text
+    # that search found EQV1234 too: the audit of the other form lists it, not plain searches
+    other = await written.client.get(
+        "/audit", params={"plate": "EQV-1234"}, headers=written.auth("a", Role.CITY_ADMIN)
+    )
+    ids = {a["id"] for a in other.json()["items"]}
+    assert {search["id"], export["id"]} <= ids
+    plain = [
+        a for a in rows_ if a["action"] == "events.search" and not a["detail"].get("equivalent")
+    ]
+    assert plain, "a search of EQV1C34 without the option"
+    assert not {a["id"] for a in plain} & ids
 
 
 @aio
