@@ -187,6 +187,16 @@ def test_search_plate_as_typed_and_detail_plays_clip(console: Console, clean: Br
 
     assert _until(only_klm, 10), results.all_inner_texts()
     assert page.locator("[data-testid=search-export]").is_visible(), "analysts may export"
+    # the same car under its Mercosul plate (KLM-3907 -> KLM3J07): found with the option only
+    mercosul, _ = console.pass_and_alert("KLM3J07", alert=False, clip=False)
+    page.check("[data-testid=search-equivalent]")
+    page.click("[data-testid=search-submit]")
+    assert "equivalent=1" in page.url
+    via = page.locator(f"[data-testid=result]:has(a[href='#/events/{mercosul.id}'])")
+    via.locator("[data-testid=equivalent-match]").wait_for()
+    assert "placa Mercosul" in via.inner_text()
+    assert page.locator("[data-testid=equivalent-match]").count() == 1, results.all_inner_texts()
+    page.go_back()
     page.locator(f"[data-testid=result] a[href='#/events/{passed.id}']").click()
     page.wait_for_selector("[data-testid=candidates]")
     assert "94" in page.inner_text("[data-testid=candidates]")

@@ -100,6 +100,10 @@ export interface EventRow {
   clip_url: string | null;
   acked_by: string | null;
   acked_at: string | null;
+  /** the Brazilian form of the plate as read (search results; null: neither layout) */
+  plate_form?: "old" | "mercosul" | null;
+  /** found through the plate's other form (a search with ``equivalent``) */
+  equivalent?: boolean;
 }
 
 export interface Page<T> {

@@ -1,15 +1,17 @@
-// Review and search: plate (as printed, wildcard or fuzzy), type, camera and a time range in
-// the city's zone; results with crops, the true total, pages over the keyset cursor (more load
-// as the end of the list scrolls into view), CSV export for roles that may. The filters live
-// in the URL, so a search can be bookmarked and "back" returns to it.
+// Review and search: plate (as printed, wildcard or fuzzy, optionally with its other form, old
+// ↔ Mercosul), type, camera and a time range in the city's zone; results with crops, the true
+// total, pages over the keyset cursor (more load as the end of the list scrolls into view), CSV
+// export for roles that may. The filters live in the URL (src/search.ts), so a search can be
+// bookmarked and "back" returns to it.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useSearchParams } from "wouter-preact";
-import { api, download, type Query } from "../api";
+import { api, download } from "../api";
 import { feed } from "../feed";
 import { fmtPercent, t, tDynamic, tn } from "../i18n";
-import { isPlateQuery, normalisePlate } from "../plates";
-import { cameraName, can, cityQuery, cityId, timezone } from "../state";
-import { localDateTime, zonedToUtc } from "../time";
+import { isPlateQuery } from "../plates";
+import { apiQuery, equivalentNote, type Filters, filtersOf, paramsOf } from "../search";
+import { cameraName, can, cityId, timezone } from "../state";
+import { localDateTime } from "../time";
 import type { EventRow, Page } from "../types";
 import { CameraSelect, ErrorText, Field, Plate, Spinner, Time } from "../ui";
 import { rowOf } from "./Alerts";
@@ -18,40 +20,8 @@ const TYPES = ["lpr.detected", "alert.triggered", "motion.incident", "camera.off
 const PAGE = 40;
 const MAX_ROWS = 2000; // bounded: the next pages stay on the server
 
-interface Filters {
-  plate: string;
-  fuzzy: boolean;
-  type: string;
-  camera: string;
-  since: string; // datetime-local in the city's zone
-  until: string;
-}
-
-function filtersOf(params: URLSearchParams): Filters {
-  return {
-    plate: params.get("plate") ?? "",
-    fuzzy: params.get("fuzzy") === "1",
-    type: params.get("type") ?? "",
-    camera: params.get("camera") ?? "",
-    since: params.get("since") ?? "",
-    until: params.get("until") ?? "",
-  };
-}
-
-function apiQuery(f: Filters, tz: string): Query {
-  const toUtc = (v: string) => (v ? zonedToUtc(v, tz).toISOString() : undefined);
-  return {
-    plate: f.plate ? normalisePlate(f.plate) : undefined,
-    fuzzy: f.fuzzy || undefined,
-    type: f.type || undefined,
-    camera_id: f.camera || undefined,
-    since: toUtc(f.since),
-    until: toUtc(f.until),
-    ...cityQuery(),
-  };
-}
-
 function ResultCard({ row }: { row: EventRow }) {
+  const note = equivalentNote(row);
   return (
     <li class={`result ${row.type === "alert.triggered" ? "is-alert" : ""}`} data-testid="result">
       <a href={`#/events/${row.id}`}>
@@ -59,6 +29,11 @@ function ResultCard({ row }: { row: EventRow }) {
         <span class="result-body">
           <span class="type-tag small">{tDynamic(`type.${row.type}`, row.type)}</span>
           <Plate plate={row.plate} />
+          {note ? (
+            <small class="equivalent" data-testid="equivalent-match">
+              {note}
+            </small>
+          ) : null}
           <small>
             <Time iso={row.ts} />
           </small>
@@ -137,11 +112,7 @@ export function Search() {
 
   function submit(ev: Event) {
     ev.preventDefault();
-    const next: Record<string, string> = {};
-    if (form.plate.trim()) next.plate = normalisePlate(form.plate);
-    if (form.fuzzy) next.fuzzy = "1";
-    for (const k of ["type", "camera", "since", "until"] as const) if (form[k]) next[k] = form[k];
-    setParams(next);
+    setParams(paramsOf(form));
   }
 
   const plateBad = form.plate.trim() !== "" && !isPlateQuery(form.plate);
@@ -163,6 +134,15 @@ export function Search() {
         <label class="check">
           <input type="checkbox" checked={form.fuzzy} onChange={(e) => setForm({ ...form, fuzzy: e.currentTarget.checked })} />
           {t("search.fuzzy")}
+        </label>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={form.equivalent}
+            onChange={(e) => setForm({ ...form, equivalent: e.currentTarget.checked })}
+            data-testid="search-equivalent"
+          />
+          {t("search.equivalent")}
         </label>
         <Field label={t("search.type")}>
           <select value={form.type} onChange={(e) => setForm({ ...form, type: e.currentTarget.value })}>
