@@ -203,9 +203,10 @@ class PlateReader:
     def recognise(self, frame: Image, box: Box) -> list[PlateCandidate]:
         """Voted top-3 candidates for one plate box (empty when nothing fits a format)."""
         style = plate_style(frame, box).kind
-        stacked = self._two_rows(frame, box, style) if two_rows(box) else []
+        stacked, stacked_raw = self._two_rows(frame, box, style) if two_rows(box) else ([], 0.0)
         per_crop: list[list[PlateCandidate]] = []
         aligned: dict[str, Decoded] = {}  # first alignment per format: where each character is
+        one_row_raw = 0.0  # best read of the one-row crops before the style weights
         for variant in self.config.variants:
             if per_crop and per_crop[0] and per_crop[0][0].confidence >= self.config.confident:
                 break  # the first crop's read is confident: the other variants add nothing
@@ -216,6 +217,7 @@ class PlateReader:
                 if got is None:
                     continue
                 aligned.setdefault(fmt.name, got)
+                one_row_raw = max([one_row_raw, *(c.confidence for c in got.candidates)])
                 w = self._weight(fmt.name, style)
                 pooled += [
                     c.model_copy(update={"confidence": c.confidence * w}) for c in got.candidates
@@ -225,7 +227,10 @@ class PlateReader:
         voted: list[PlateCandidate] = vote(per_crop)
         if self.config.q_tail:
             voted = self._q_tails(frame, box, voted, aligned)
-        if stacked and (not voted or stacked[0].confidence > voted[0].confidence):
+        # one row or two: decided on the reads before the style weights, which are evidence
+        # for the format (old or Mercosul), not for the layout -- a Mercosul car plate whose
+        # band was not seen must not lose to a two-row misreading of its single row
+        if stacked and (not voted or stacked_raw > one_row_raw):
             return stacked  # a two-row (motorcycle) plate read better by rows
         return voted
 
@@ -237,14 +242,23 @@ class PlateReader:
             old_if_mercosul=self.config.old_if_mercosul,
         )
 
-    def _two_rows(self, frame: Image, box: Box, style: StyleKind) -> list[PlateCandidate]:
-        """Candidates of a two-row (motorcycle) plate (:mod:`.tworow`)."""
+    def _two_rows(
+        self, frame: Image, box: Box, style: StyleKind
+    ) -> tuple[list[PlateCandidate], float]:
+        """Style-weighted candidates of a two-row (motorcycle) plate (:mod:`.tworow`).
+
+        Also the confidence of the best one before the style weights.
+        """
         rows = row_crops(frame, box)
         if rows is None:
-            return []
+            return [], 0.0
         top, bottom = self.ocr.probs(list(rows))
-        weights = {f.name: self._weight(f.name, style) for f in self.config.formats}
-        return read_rows(top, bottom, self._projection, self.config.formats, weights)
+        fmts = self.config.formats
+        raw = read_rows(top, bottom, self._projection, fmts, {})
+        weights = {f.name: self._weight(f.name, style) for f in fmts}
+        return read_rows(top, bottom, self._projection, fmts, weights), (
+            raw[0].confidence if raw else 0.0
+        )
 
     def _q_tails(
         self,

@@ -70,7 +70,9 @@ def test_idle_flow_uses_almost_no_cpu(
             time.sleep(0.1)  # the sink creates the file once the dataflow is built
         time.sleep(2)
         flow = psutil.Process(proc.pid)
-        (no_cameras,) = cores([flow], 6)
+        # the quietest of three 2 s windows: a busy loop costs ~1 core in every window, while a
+        # loaded CI machine (other processes, steal time) inflates one window's figure
+        no_cameras = min(cores([flow], 2)[0] for _ in range(3))
         assert no_cameras < 0.05, f"no cameras: {no_cameras:.3f} cores"
 
         with psycopg.connect(fresh_pg_dsn, autocommit=True) as conn:
