@@ -197,8 +197,11 @@ async def test_live_hands_out_a_token_mediamtx_accepts_for_that_camera_only(live
         ).fetchall()
     assert ("mediamtx",) in rows
     # camera health shows what MediaMTX receives (a camera no flow reads is online)
+    # MediaMTX lists runtime state only for configured paths: wait for the first sync (it runs
+    # in the background from start; a loaded machine with many cameras in the table is slower)
+    assert await _until(lambda: path_name(cam_a) in live.mtx.paths, 15), sorted(live.mtx.paths)
     live.mtx.online[path_name(cam_a)] = "2026-05-01T08:00:00Z"
-    live.app.state.gtv.mediamtx.online._at = float("-inf")  # an earlier test's answer is cached 5 s
+    live.app.state.gtv.mediamtx.online._at = float("-inf")  # an earlier answer is cached 5 s
     status = await live.client.get("/cameras/status", headers=live.auth("a", Role.VIEWER))
     assert status.status_code == 200, status.text
     mine = {i["camera_id"]: i for i in status.json()["items"]}
