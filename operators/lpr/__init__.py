@@ -139,7 +139,10 @@ def read_plates(
     The reader is built lazily on the worker from ``models_dir``; an already built ``reader``
     may be passed instead for single-process runs (tests, benchmarks, the demo).
     """
-    return op.flat_map("read", up, _LazyReader(models_dir, device, backend, config, reader))
+    frames = read_frames(
+        "frames", up, models_dir, device=device, backend=backend, config=config, reader=reader
+    )
+    return op.flat_map("reads", frames, FrameReads.items)
 
 
 @dataclass(frozen=True, slots=True)
