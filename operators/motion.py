@@ -230,15 +230,21 @@ class MotionDetector:
         changed = np.abs(delta) > margin + self.threshold(sigma)
         if self._mask is not None:
             changed &= ~self._mask
-        fraction = float(np.count_nonzero(changed)) / changed.size
+        n_changed = np.count_nonzero(changed)
+        fraction = n_changed / changed.size
         if fraction > s.recalibrate_fraction:
             self._bg = small.astype(np.float32)
             return self._result(frame, recalibrated=True)
         self.noise.update(sample)
         last, self._last = self._last, np.rint(delta).astype(np.int16)
         cv2.accumulateWeighted(small, self._bg, s.alpha)
-        if fraction == 0:
-            return self._result(frame)
+        # a region must also have changed since the previous frame: the trail a bright object
+        # left in the running average (a ghost) only fades, 5 % a frame
+        moved = (
+            changed if last is None else changed & (np.abs(delta - last) > self.threshold(sigma))
+        )
+        if n_changed < s.min_area or np.count_nonzero(moved) < s.min_area // 3:
+            return self._result(frame)  # no region can pass (most frames: skip the labelling)
         binary: NDArray[np.uint8] = changed.view(np.uint8)
         if s.dilate:
             binary = np.asarray(cv2.dilate(binary, self._kernel, iterations=s.dilate), np.uint8)
@@ -246,12 +252,7 @@ class MotionDetector:
         # the area of a region is its changed pixels: dilation only groups them (a speck of
         # rain or snow dilated would pass min_area)
         changed_of = np.bincount(labels[changed], minlength=count).tolist()
-        # a region must also have changed since the previous frame: the trail a bright object
-        # left in the running average (a ghost) only fades, 5 % a frame
-        moved_of = changed_of
-        if last is not None:
-            moved = changed & (np.abs(delta - last) > self.threshold(sigma))
-            moved_of = np.bincount(labels[moved], minlength=count).tolist()
+        moved_of = np.bincount(labels[moved], minlength=count).tolist()
         fx, fy = frame.width / small.shape[1], frame.height / small.shape[0]
         boxes: list[Box] = []
         area = 0

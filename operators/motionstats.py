@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import median
+from typing import Any
 
 import cv2
 import numpy as np
@@ -55,6 +56,7 @@ class Cadence:
 
 BINS = 16
 """Tone curve resolution: one bin per 16 levels of the background."""
+_LEVELS = np.arange(256, dtype=np.float32)
 TONE_RESET = 3.0
 """Non-uniform tone change (levels, see :func:`tone_curve`) beyond which the bg is reset."""
 MARGIN = 1.0
@@ -72,28 +74,40 @@ def tone_curve(
     averaged again without the samples beyond 3 MADs (what moved), and interpolated between the
     bins that hold 8 samples or more.
 
-    Also returns how non-uniform the change is where the picture is: the median over the samples
-    of ``|curve(level) − its median|``. A moving object can take over a bin that few pixels
-    share (its own trail in the background, the only dark patch of the picture) but not half the
-    picture, so this stays near 0 when something moves and grows with a gain or gamma change.
+    Also returns how non-uniform the change is where the picture is: the median over the
+    samples of ``|bin mean − its median|`` (each sample counts for its bin). A moving object can
+    take over a bin that few pixels share (its own trail in the background, the only dark patch
+    of the picture) but not half the picture, so this stays near 0 when something moves and
+    grows with a gain or gamma change.
     """
-    d, b = delta.ravel(), bg.ravel()
-    idx = np.minimum(b.astype(np.intp) >> 4, BINS - 1)
-    keep = np.ones(d.shape, np.float64)
-    for _ in range(2):
-        counts = np.bincount(idx, keep, BINS)
-        sums = np.bincount(idx, d * keep, BINS)
-        means = sums / np.maximum(counts, 1)
-        res = np.abs(d - means[idx])
-        keep = (res <= 3 * float(np.median(res)) + 1.0).astype(np.float64)
+    d = delta.ravel()
+    idx = np.minimum(bg.ravel().astype(np.intp) >> 4, BINS - 1)
+    counts = np.bincount(idx, minlength=BINS).astype(np.float64)
+    means = np.bincount(idx, d, BINS) / np.maximum(counts, 1)
+    res = np.abs(d - means[idx])
+    keep = res <= 3 * _median(res) + 1.0
+    idx, d = idx[keep], d[keep]
+    counts = np.bincount(idx, minlength=BINS).astype(np.float64)
+    means = np.bincount(idx, d, BINS) / np.maximum(counts, 1)
     good = counts >= 8
     if not good.any():
         return np.zeros(256, np.float32), 0.0
     centres = np.arange(BINS, dtype=np.float32)[good] * 16 + 7.5
-    levels = np.arange(256, dtype=np.float32)
-    curve = np.interp(levels, centres, means[good]).astype(np.float32)
-    at = curve[np.clip(b, 0, 255).astype(np.intp)]
-    return curve, float(np.median(np.abs(at - np.median(at))))
+    curve = np.interp(_LEVELS, centres, means[good]).astype(np.float32)
+    middle = _weighted_median(means, counts)
+    return curve, _weighted_median(np.abs(means - middle), counts)
+
+
+def _median(values: NDArray[np.floating[Any]]) -> float:
+    """The (upper) median: ``np.partition``, without ``np.median``'s 60 µs of overhead."""
+    mid = values.size // 2
+    return float(np.partition(values, mid)[mid])
+
+
+def _weighted_median(values: NDArray[np.float64], weights: NDArray[np.float64]) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, cum[-1] / 2)])
 
 
 def remove_tone(
@@ -132,7 +146,7 @@ class NoiseLevel:
     def update(self, residual: NDArray[np.float32]) -> float:
         """Fold one frame's residual differences (a sparse sample) in; return σ."""
         r = residual.ravel()
-        sample = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+        sample = 1.4826 * _median(np.abs(r - _median(r)))
         if self.sigma < 0:
             self.sigma = sample
         else:
