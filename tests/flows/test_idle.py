@@ -5,7 +5,10 @@ One ``gtvision run motion`` process over a database whose ``cameras`` table is e
 1.5 s every 8 s (so motion incidents open and close while we measure). Bounds: 0.05 cores
 without cameras (Bytewax's worker loop alone parks for 1 ms at a time: ~0.01-0.02 cores; the
 issue's 0.03 bar is measured by ``bench/capacity.py`` on an idle machine), and with the camera
-at most 0.05 cores above the bare reader. A busy loop anywhere costs ~1 core. How long a
+at most 0.08 cores above the bare reader. Measured on an idle 2-core machine for this 640x360
+15 fps stream: 0.05-0.065 above it, the same before and after this session's motion changes;
+py-spy shows the reader thread waiting for the GIL in PyAV's interrupt callback while the worker
+holds it (per-frame work, not a spin). A busy loop anywhere costs ~1 core. How long a
 spinning window clock would spin depends on the lag between frame and wall time, which a
 relayed looping file does not control: ``tests/operators/test_clocks.py`` checks that case
 deterministically.
@@ -92,7 +95,7 @@ def test_idle_flow_uses_almost_no_cpu(
         closed = incidents(out) - before
         print("MEASURE", no_cameras, flow_cores, bare_cores, closed)
         assert closed >= 1, "no motion incident closed while measuring: the test scene is wrong"
-        assert flow_cores <= bare_cores + 0.05, (
+        assert flow_cores <= bare_cores + 0.08, (
             f"flow {flow_cores:.3f} cores vs bare decode {bare_cores:.3f}"
         )
         assert not [e for e in _events(out) if e.type in ("camera.offline", "camera.stalled")]
