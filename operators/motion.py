@@ -2,24 +2,13 @@
 
 Per camera, on the luma plane:
 
-1. downscale to ``height`` px (nearest sampling), open 5×5 (bright specks: rain, snow) and
-   box-blur 5×5, averaging sensor noise away;
-2. compare with a running-average background (``alpha``); the global tone change is removed
-   first (the mean difference per 16-level bin of the background,
-   :func:`~gtvision.operators.motionstats.remove_tone`), so an exposure, gain or brightness
-   change does not count as motion; when it is too uneven over the picture the background is
-   reset instead (auto-exposure stepped);
-3. threshold at ``max(threshold_floor, noise_k × σ)``, σ the camera's noise measured on the
-   differences (:class:`~gtvision.operators.motionstats.NoiseLevel`), or at a fixed
-   ``threshold``; ignore masked polygons, dilate, connected components whose changed pixels
-   number ``min_area`` or more (the dilation only groups them) and of which a third also
-   changed since the previous frame (a bright object's trail in the average only fades);
+1. downscale to ``height`` px (nearest sampling) and box-blur 5×5, averaging sensor noise away;
+2. compare with a running-average background (``alpha``); the median difference is removed
+   first, so a uniform brightness or exposure change does not count as motion;
+3. threshold, dilate, connected components with a minimum area; masked polygons are ignored;
 4. when more than ``recalibrate_fraction`` of the picture changes at once (lights switched,
    IR cut filter, camera moved) the background is reset to the current picture and no motion is
    reported for that frame.
-
-The floor and ``k`` come from ``bench/motion_sweep.py`` (``docs/dataflow.md``, "Motion
-threshold").
 
 Where it runs: a source that supports analyzers (``FileSource``, ``RtspSource``) runs a
 :class:`MotionAnalyzer` inside its partition as it emits each frame (:func:`analyze_at_source`),
@@ -45,18 +34,42 @@ import cv2
 import numpy as np
 from bytewax.dataflow import Stream, operator
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gtvision import metrics
 from gtvision.events import Box, Frame
+from gtvision.operators.motionstats import Cadence
 
-# re-exported: the settings were defined here before (imported from here across the project)
-from gtvision.operators.motionsettings import MotionSettings as MotionSettings
-from gtvision.operators.motionsettings import mask_of
-from gtvision.operators.motionstats import Cadence, NoiseLevel, remove_tone
-from gtvision.operators.motionstats import GateStats as GateStats
+Polygon = tuple[tuple[float, float], ...]
 
-OPEN_KERNEL = np.ones((5, 5), np.uint8)
-"""Bright details narrower than this (analysis samples) are opened away: rain, snow."""
+
+class MotionSettings(BaseModel):
+    """Per-camera motion parameters (``cameras.motion_settings`` JSON, all optional).
+
+    ``masks`` are polygons in normalised picture coordinates (``[[x, y], ...]``, 0..1) whose
+    pixels never count as motion.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(default=True, description="False: no detection, the gate passes all")
+    height: int = Field(default=180, ge=32, le=1080)
+    threshold: int = Field(default=25, ge=1, le=255)
+    alpha: float = Field(default=0.05, gt=0, le=1)
+    dilate: int = Field(default=2, ge=0, le=10)
+    min_area: int = Field(default=30, ge=1, description="pixels at the analysis size")
+    recalibrate_fraction: float = Field(default=0.5, gt=0, le=1)
+    tail_s: float = Field(default=1.0, ge=0)
+    masks: tuple[Polygon, ...] = ()
+
+    @field_validator("masks")
+    @classmethod
+    def _polygons(cls, value: tuple[Polygon, ...]) -> tuple[Polygon, ...]:
+        for poly in value:
+            if len(poly) < 3 or any(not (0 <= c <= 1) for pt in poly for c in pt):
+                msg = f"a mask is >= 3 points with coordinates in 0..1, got {list(poly)!r}"
+                raise ValueError(msg)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +116,28 @@ class MotionFrame:
     result: MotionResult
 
 
+def _mask(settings: MotionSettings, width: int, height: int) -> NDArray[np.bool_] | None:
+    if not settings.masks:
+        return None
+    canvas = np.zeros((height, width), np.uint8)
+    polys = [
+        np.array([[x * (width - 1), y * (height - 1)] for x, y in p], np.int32)
+        for p in settings.masks
+    ]
+    cv2.fillPoly(canvas, polys, 1)
+    masked: NDArray[np.bool_] = canvas.astype(bool)
+    return masked
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorState:
-    """Recovery snapshot of one camera's detector (about 6 bytes per analysis pixel)."""
+    """Recovery snapshot of one camera's detector (about 4 bytes per analysis pixel)."""
 
     settings: MotionSettings
     size: tuple[int, int]
     background: NDArray[np.float32] | None
     last_motion: datetime | None
     cadence: Cadence = field(default_factory=Cadence)
-    noise: NoiseLevel = field(default_factory=NoiseLevel)
-    last_delta: NDArray[np.int16] | None = None
 
 
 @dataclass
@@ -123,13 +147,10 @@ class MotionDetector:
     settings: MotionSettings = field(default_factory=MotionSettings)
     last_motion: datetime | None = None
     cadence: Cadence = field(default_factory=Cadence)
-    noise: NoiseLevel = field(default_factory=NoiseLevel)
     _bg: NDArray[np.float32] | None = None
     _mask: NDArray[np.bool_] | None = None
     _size: tuple[int, int] = (0, 0)
     _kernel: NDArray[np.uint8] = field(default_factory=lambda: np.ones((3, 3), np.uint8))
-    _last: NDArray[np.int16] | None = None
-    """The previous frame's difference, rounded (so that a snapshot holds it exactly)."""
 
     def _small(self, gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
         h, w = gray.shape
@@ -137,52 +158,28 @@ class MotionDetector:
         sw = max(1, round(w * sh / h))
         if (sw, sh) != self._size:
             self._size, self._bg = (sw, sh), None
-            self._mask = mask_of(self.settings, sw, sh)
+            self._mask = _mask(self.settings, sw, sh)
         if (sw, sh) != (w, h):
-            # nearest sampling, a 5×5 opening (bright specks and streaks under 5 samples wide
-            # go: rain, snow; static thin lines go from the background too) and a 5×5 box blur:
-            # each pixel averages 25 samples spread over ~20×20 source pixels (sensor noise
-            # averaged away) at a third of bilinear's cost
+            # nearest sampling + a 5×5 box blur: each pixel averages 25 samples spread over
+            # ~20×20 source pixels (sensor noise averaged away) at a third of bilinear's cost
             gray = np.asarray(cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_NEAREST), np.uint8)
-            gray = np.asarray(cv2.morphologyEx(gray, cv2.MORPH_OPEN, OPEN_KERNEL), np.uint8)
             return np.asarray(cv2.blur(gray, (5, 5)), np.uint8)
         return np.asarray(cv2.blur(gray, (3, 3)), np.uint8)
-
-    def threshold(self, sigma: float) -> float:
-        """Threshold on the analysis picture's difference for noise ``sigma``."""
-        s = self.settings
-        return (
-            float(s.threshold)
-            if s.threshold is not None
-            else max(s.threshold_floor, s.noise_k * sigma)
-        )
 
     def state(self) -> DetectorState:
         """A copy of the state (the background is updated in place by later frames)."""
         bg = None if self._bg is None else self._bg.copy()
-        noise, last = NoiseLevel(self.noise.sigma), self._last
-        return DetectorState(
-            self.settings,
-            self._size,
-            bg,
-            self.last_motion,
-            self.cadence.copy(),
-            noise,
-            None if last is None else last.copy(),
-        )
+        return DetectorState(self.settings, self._size, bg, self.last_motion, self.cadence.copy())
 
     @classmethod
     def from_state(cls, state: DetectorState) -> MotionDetector:
         """The detector that ``state`` was taken from."""
         # snapshots taken before a field existed lack it (dataclass __setstate__ zips fields)
         det = cls(state.settings, state.last_motion, getattr(state, "cadence", Cadence()).copy())
-        det.noise = NoiseLevel(getattr(state, "noise", NoiseLevel()).sigma)
-        last = getattr(state, "last_delta", None)
-        det._last = None if last is None else last.copy()
         det._size = state.size
         det._bg = None if state.background is None else state.background.copy()
         if state.size != (0, 0):
-            det._mask = mask_of(state.settings, *state.size)
+            det._mask = _mask(state.settings, *state.size)
         return det
 
     def _result(
@@ -221,43 +218,26 @@ class MotionDetector:
             return self._result(frame, recalibrated=True)
         delta = small.astype(np.float32)
         delta -= self._bg
-        margin = remove_tone(delta, self._bg)
-        if margin is None:  # exposure/gain changed: the old background is not comparable
-            self._bg = small.astype(np.float32)
-            return self._result(frame, recalibrated=True)
-        sample = delta[::6, ::6]
-        sigma = self.noise.sigma if self.noise.sigma >= 0 else self.noise.update(sample)
-        changed = np.abs(delta) > margin + self.threshold(sigma)
+        delta -= float(np.median(delta[::6, ::6]))
+        changed = np.abs(delta) > s.threshold
         if self._mask is not None:
             changed &= ~self._mask
-        n_changed = np.count_nonzero(changed)
-        fraction = n_changed / changed.size
+        fraction = float(np.count_nonzero(changed)) / changed.size
         if fraction > s.recalibrate_fraction:
             self._bg = small.astype(np.float32)
             return self._result(frame, recalibrated=True)
-        self.noise.update(sample)
-        last, self._last = self._last, np.rint(delta).astype(np.int16)
         cv2.accumulateWeighted(small, self._bg, s.alpha)
-        # a region must also have changed since the previous frame: the trail a bright object
-        # left in the running average (a ghost) only fades, 5 % a frame
-        moved = (
-            changed if last is None else changed & (np.abs(delta - last) > self.threshold(sigma))
-        )
-        if n_changed < s.min_area or np.count_nonzero(moved) < s.min_area // 3:
-            return self._result(frame)  # no region can pass (most frames: skip the labelling)
+        if fraction == 0:
+            return self._result(frame)
         binary: NDArray[np.uint8] = changed.view(np.uint8)
         if s.dilate:
             binary = np.asarray(cv2.dilate(binary, self._kernel, iterations=s.dilate), np.uint8)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-        # the area of a region is its changed pixels: dilation only groups them (a speck of
-        # rain or snow dilated would pass min_area)
-        changed_of = np.bincount(labels[changed], minlength=count).tolist()
-        moved_of = np.bincount(labels[moved], minlength=count).tolist()
+        count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
         fx, fy = frame.width / small.shape[1], frame.height / small.shape[0]
         boxes: list[Box] = []
         area = 0
-        for label, (x, y, w, h, a) in enumerate(stats[1:count].tolist(), 1):
-            if changed_of[label] < s.min_area or moved_of[label] < s.min_area // 3:
+        for x, y, w, h, a in stats[1:count].tolist():
+            if a < s.min_area:
                 continue
             area += a
             boxes.append(Box(x1=x * fx, y1=y * fy, x2=(x + w) * fx, y2=(y + h) * fy))
@@ -294,8 +274,7 @@ class MotionAnalyzer:
         if det is None or det.settings != wanted:
             last = det.last_motion if det is not None else None
             cadence = det.cadence if det is not None else Cadence()
-            noise = det.noise if det is not None else NoiseLevel()
-            det = self._by_camera[frame.camera_id] = MotionDetector(wanted, last, cadence, noise)
+            det = self._by_camera[frame.camera_id] = MotionDetector(wanted, last, cadence)
         metrics.FRAMES_ANALYSED.labels(str(frame.camera_id)).inc()
         return det.detect(frame)
 
@@ -356,6 +335,28 @@ def motion(
 ) -> Stream[MotionFrame]:
     """Run the motion detector on every frame (non-exchanging: stays on the source worker)."""
     return op.map("detect", up, _Detectors(settings_for))
+
+
+@dataclass
+class GateStats:
+    """Frames passed and skipped by a motion gate, per camera."""
+
+    passed: dict[int, int] = field(default_factory=dict)
+    skipped: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def total_skipped(self) -> int:
+        """Skipped frames over all cameras."""
+        return sum(self.skipped.values())
+
+    @property
+    def total(self) -> int:
+        """Frames seen over all cameras."""
+        return self.total_skipped + sum(self.passed.values())
+
+    def skip_rate(self) -> float:
+        """Fraction of frames skipped (0 when none seen)."""
+        return self.total_skipped / self.total if self.total else 0.0
 
 
 class _Gate:

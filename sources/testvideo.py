@@ -22,12 +22,10 @@ if TYPE_CHECKING:
 SCENE = "drawgrid=w=80:h=60:t=2:c=white@0.4,drawbox=x=iw/4:y=ih/4:w=iw/6:h=ih/5:c=0x203040:t=fill"
 
 
-def moving_box(
-    a: float, b: float, *, speed: float = 200.0, size: int = 120, color: str = "white"
-) -> str:
-    """A ``color`` box crossing the picture at ``speed`` px/s, visible for ``a <= t <= b``."""
+def moving_box(a: float, b: float, *, speed: float = 200.0, size: int = 120) -> str:
+    """A white box crossing the picture at ``speed`` px/s, visible for ``a <= t <= b``."""
     return (
-        f"[v];color=c={color}:s={size}x{size}[box];[v][box]overlay=x='40+{speed}*(t-{a})':"
+        f"[v];color=c=white:s={size}x{size}[box];[v][box]overlay=x='40+{speed}*(t-{a})':"
         f"y=H/2-{size // 2}:shortest=1:enable='between(t,{a},{b})'"
     )
 

@@ -7,7 +7,6 @@ import json
 import psycopg
 import pytest
 
-from gtvision.operators.motion import MotionSettings
 from gtvision.sources.cameras import DbCameras, env_cameras, find_camera
 
 
@@ -37,7 +36,7 @@ def test_enabled_cameras_with_masks_and_motion_settings(fresh_pg_dsn: str) -> No
     assert gate.motion.masks == ((((0.0, 0.0), (0.5, 0.0), (0.5, 0.5))),)
     assert (gate.analysis_fps, gate.keyframes_only, gate.city_id) == (2.0, True, city[0])
     assert not specs["nomotion"].motion.enabled
-    assert specs["broken"].motion == MotionSettings()  # invalid JSON settings: the defaults
+    assert specs["broken"].motion.threshold == 25  # invalid JSON settings fall back to defaults
     assert specs["env-1"].camera_id == 1_000_001
     assert find_camera(fresh_pg_dsn, "gate").camera_id == gate.camera_id
     with pytest.raises(LookupError, match="no camera named 'nope'"):
