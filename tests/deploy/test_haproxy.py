@@ -242,7 +242,7 @@ def test_kill_one_instance_under_load_loses_nothing(tier: Tier) -> None:
 
     total = before["n"] + during["n"] + after["n"]
     failed = before["failed"] + during["failed"] + after["failed"]
-    rate = total / 20
+    rate = (before["n"] + after["n"]) / 14  # the bar's rate is outside the kill window
     print(  # figures for the CI log
         f"\nweb tier: {total} requests ({rate:.0f}/s), {failed} failed; p95 before "
         f"{before['p95']:.1f} ms, 5 s after the kill {during['p95']:.1f} ms (max "
