@@ -43,7 +43,7 @@ from gtvision.operators.lpr.style import (
     format_weight,
     plate_style,
 )
-from gtvision.operators.lpr.tworow import read_rows, row_crops, two_rows
+from gtvision.operators.lpr.tworow import best_rows, decode_rows, row_crops, two_rows
 
 Image = NDArray[np.uint8]
 
@@ -253,12 +253,10 @@ class PlateReader:
         if rows is None:
             return [], 0.0
         top, bottom = self.ocr.probs(list(rows))
-        fmts = self.config.formats
-        raw = read_rows(top, bottom, self._projection, fmts, {})
-        weights = {f.name: self._weight(f.name, style) for f in fmts}
-        return read_rows(top, bottom, self._projection, fmts, weights), (
-            raw[0].confidence if raw else 0.0
-        )
+        decoded = decode_rows(top, bottom, self._projection, self.config.formats)
+        raw = best_rows(decoded, {})
+        weights = {f.name: self._weight(f.name, style) for f in self.config.formats}
+        return best_rows(decoded, weights), (raw[0].confidence if raw else 0.0)
 
     def _q_tails(
         self,

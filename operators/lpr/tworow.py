@@ -125,20 +125,29 @@ def row_formats(formats: tuple[PlateFormat, ...]) -> list[tuple[str, PlateFormat
     ]
 
 
-def read_rows(
+RowReads = list[tuple[str, tuple[PlateCandidate, ...], tuple[PlateCandidate, ...]]]
+
+
+def decode_rows(
     probs_top: NDArray[np.float32],
     probs_bottom: NDArray[np.float32],
     projection: Projection,
     formats: tuple[PlateFormat, ...],
-    weights: dict[str, float],
-) -> list[PlateCandidate]:
-    """Top-3 plate candidates of a two-row plate from its rows' CTC probabilities."""
-    pooled: list[PlateCandidate] = []
+) -> RowReads:
+    """Per Brazilian format among ``formats``: its name and the top and bottom row candidates."""
+    out: RowReads = []
     for name, top_fmt, bottom_fmt in row_formats(formats):
         top = decode(probs_top, projection, top_fmt)
         bottom = decode(probs_bottom, projection, bottom_fmt)
-        if top is None or bottom is None:
-            continue
-        pooled += join(top.candidates, bottom.candidates, weights.get(name, 1.0))
+        if top is not None and bottom is not None:
+            out.append((name, top.candidates, bottom.candidates))
+    return out
+
+
+def best_rows(rows: RowReads, weights: dict[str, float]) -> list[PlateCandidate]:
+    """Top-3 joined plate candidates of decoded rows, each format weighted (default 1)."""
+    pooled: list[PlateCandidate] = []
+    for name, tops, bottoms in rows:
+        pooled += join(tops, bottoms, weights.get(name, 1.0))
     pooled.sort(key=lambda c: -c.confidence)
     return pooled[:3]
