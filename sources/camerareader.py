@@ -172,10 +172,11 @@ class CameraReader:
             container = av.open(url, options=dict(RTSP_OPTIONS), timeout=OPEN_TIMEOUT)
         except Exception as err:
             return offline_reason(err, time.monotonic() - t0)
+        self.last_packet = time.monotonic()  # the read timeout counts from the open
         try:
             return self._decode(container)
         except Exception as err:
-            return offline_reason(err)
+            return offline_reason(err, idle_s=time.monotonic() - self.last_packet)
         finally:
             container.close()
 

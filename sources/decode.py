@@ -186,10 +186,16 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def offline_reason(err: BaseException, elapsed_s: float = 0.0) -> tuple[OfflineReason, str]:
+def offline_reason(
+    err: BaseException, elapsed_s: float = 0.0, *, idle_s: float = 0.0
+) -> tuple[OfflineReason, str]:
     """Map a connect/read error to a ``camera.offline`` reason and a one-line detail.
 
-    ``elapsed_s`` is how long the failing call took: failures at the open timeout are timeouts.
+    ``elapsed_s`` is how long the failing open took: failures at the open timeout are timeouts.
+    ``idle_s`` is how long a reading connection had gone without a packet when it failed:
+    failures at the read timeout are timeouts, whatever error code the demuxer turned the
+    interrupt into (FFmpeg's RTSP demuxer reports a frozen server as ``EIO`` or ``EOF``, not
+    only as ``ETIMEDOUT``/``EXIT``).
     """
     import av.error
 
@@ -219,4 +225,6 @@ def offline_reason(err: BaseException, elapsed_s: float = 0.0) -> tuple[OfflineR
     if reason in {"bad_url", "error"} and elapsed_s >= OPEN_TIMEOUT[0] * 0.9:
         # a server that accepts but never answers ends as "invalid data" after the timeout
         reason = "timeout"
+    if reason in {"bad_url", "error", "server_gone"} and idle_s >= OPEN_TIMEOUT[1] * 0.9:
+        reason = "timeout"  # no packet for the read timeout: the interrupt ended the read
     return reason, detail
