@@ -156,6 +156,7 @@ class Settings(BaseSettings):
     record_segment_s: float = Field(default=0.0, ge=0, le=3600)
     record_spool_dir: Path | None = None
     redis_stream_maxlen: int = Field(default=100_000, ge=100)
+    redis_max_connections: int = Field(default=100, ge=4, le=100_000)
     relay_batch: int = Field(default=200, ge=1, le=10_000)
     relay_poll_s: float = Field(default=0.5, gt=0)
     analysis_fps: float = Field(default=5.0, gt=0)

@@ -92,14 +92,43 @@ def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> SyncRedis:
     return redis.Redis.from_url(url, decode_responses=True, **kwargs)
 
 
-def connect_async(url: str, *, cluster: bool = False, **kwargs: Any) -> AsyncRedis:
-    """An asyncio client of ``url`` (``RedisCluster`` when ``cluster``), text replies."""
+def connect_async(
+    url: str,
+    *,
+    cluster: bool = False,
+    max_connections: int = 100,
+    pool_wait_s: float = 5.0,
+    **kwargs: Any,
+) -> AsyncRedis:
+    """An asyncio client of ``url`` (``RedisCluster`` when ``cluster``), text replies.
+
+    A single server's client opens at most ``max_connections`` connections and a command that
+    finds them all busy waits up to ``pool_wait_s`` for one (``BlockingConnectionPool``): a
+    burst of hundreds of SSE subscribers connecting at once queues for a few milliseconds
+    instead of failing (redis-py 8's default pool refuses the 101st concurrent command with
+    ``MaxConnectionsError``). A cluster client opens at most ``max_connections`` per node
+    (redis-py's asyncio cluster has no waiting pool).
+    """
+    if max_connections < 1:
+        msg = f"max_connections must be >= 1, got {max_connections}"
+        raise ValueError(msg)
     if cluster:
         from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 
         first, seeds = seed_nodes(url)
-        nodes = [AsyncClusterNode(h, p) for h, p in seeds]
+        nodes = [AsyncClusterNode(h, p, max_connections=max_connections) for h, p in seeds]
         return AsyncRedisCluster.from_url(
-            first, startup_nodes=nodes, decode_responses=True, **kwargs
+            first,
+            startup_nodes=nodes,
+            decode_responses=True,
+            max_connections=max_connections,
+            **kwargs,
         )
-    return aioredis.Redis.from_url(url, decode_responses=True, **kwargs)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        timeout=pool_wait_s,
+        **kwargs,
+    )
+    return aioredis.Redis.from_pool(pool)

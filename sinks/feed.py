@@ -145,8 +145,10 @@ class RedisFeed:
         maxlen: int = DEFAULT_MAXLEN,
         dedupe_ttl_s: int = DEFAULT_DEDUPE_TTL_S,
         cluster: bool = False,
+        max_connections: int = 100,
     ) -> None:
         self._url = url
+        self._max_connections = max_connections
         self._prefix = prefix
         self._maxlen = maxlen
         self._ttl = dedupe_ttl_s
@@ -193,7 +195,9 @@ class RedisFeed:
 
     def _client(self) -> AsyncRedis:
         if self._async is None:
-            self._async = connect_async(self._url, cluster=self._cluster)
+            self._async = connect_async(
+                self._url, cluster=self._cluster, max_connections=self._max_connections
+            )
         return self._async
 
     async def read(self, city_id: int, after: str, block_ms: int, count: int) -> list[FeedItem]:
@@ -393,5 +397,6 @@ def make_feed(settings: Settings) -> RedisFeed | MemoryFeed:
             settings.redis_prefix,
             maxlen=settings.redis_stream_maxlen,
             cluster=settings.redis_cluster,
+            max_connections=settings.redis_max_connections,
         )
     return MemoryFeed(maxlen=settings.redis_stream_maxlen)

@@ -196,6 +196,7 @@ def lifespan_for(
         client = redis_client or connect_async(
             settings.redis_url,
             cluster=settings.redis_cluster,
+            max_connections=settings.redis_max_connections,
             socket_connect_timeout=REDIS_TIMEOUT_S,
             socket_timeout=REDIS_TIMEOUT_S,
         )
