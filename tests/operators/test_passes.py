@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
 import pytest
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from gtvision.events import Box, PlateCandidate, PlatePass, PlateRead
@@ -267,18 +267,13 @@ def test_config_rejects_bad_values() -> None:
 
 
 def test_flow_groups_per_camera_and_flushes_at_eof() -> None:
-    items: list[PlateRead] = []
+    items: list[PlateRead | CameraTick] = []
     for i in range(6):
         items.append(read("ABC1D23" if i != 3 else "A8C1D23", i * 0.1, camera=1))
         items.append(read("ABC1D23", i * 0.1, camera=2))
     items.append(read("XYZ9876", 5.0, camera=1))
-    got: list[PlatePass] = []
-    flow = Dataflow("passes_test")
-    reads = op.input("in", flow, TestingSource(items))
-    ticks = op.input("ticks", flow, TestingSource([tick(9.0, camera=2)]))
-    passes = plate_passes("passes", reads, ticks)
-    op.output("out", passes, TestingSink(got))
-    run_main(flow)  # type: ignore[no-untyped-call]
+    items.append(tick(9.0, camera=2))  # after the reads of its camera, as read_frames gives it
+    got = _run_passes(items, PassConfig())
     summary = sorted((p.camera_id, p.plate, p.reads) for p in got)
     assert summary == [(1, "ABC1D23", 6), (1, "XYZ9876", 1), (2, "ABC1D23", 6)]
     assert len({p.id for p in got}) == 3
@@ -356,3 +351,53 @@ def test_camera_seen_without_drops_still_ends_a_pass_on_time() -> None:
     items += [tick(i / 10) for i in range(1, 15)]
     assert feed(lg, items) == []  # 1.4 - 0.5 = 0.9 <= 0 + 1.0
     assert [p.plate for p in feed(lg, [tick(1.6)])] == ["ABC1234"]  # 1.1 > 1.0
+
+
+def _ticked(
+    ticks_s: Sequence[float], reads_s: Sequence[float], text: str = "KLM3907"
+) -> list[PlateRead | CameraTick]:
+    """A live camera's stream at 5 fps: each frame's reads, then its tick (the order
+    ``read_frames`` gives them in); ``reads_s`` must be frames of ``ticks_s``."""
+    out: list[PlateRead | CameraTick] = []
+    for t in ticks_s:
+        out += [read(text, t) for r in reads_s if abs(r - t) < 1e-9]
+        out.append(tick(t))
+    return out
+
+
+def _run_passes(items: list[PlateRead | CameraTick], config: PassConfig) -> list[PlatePass]:
+    """``plate_passes`` in a one-worker Bytewax flow over one stream of reads and ticks."""
+    got: list[PlatePass] = []
+    flow = Dataflow("passes_run")
+    stream: Stream[PlateRead | CameraTick] = op.input("in", flow, TestingSource(items))
+    op.output("out", plate_passes("passes", stream, None, config), TestingSink(got))
+    run_main(flow)  # type: ignore[no-untyped-call]
+    return got
+
+
+@pytest.mark.parametrize("hole_s", [0.6, 1.6, 2.4, 4.0])
+def test_a_hole_of_dropped_frames_after_an_idle_stretch_does_not_split_the_pass(
+    hole_s: float,
+) -> None:
+    """An idle camera (ticks, no plate), then a pass whose second frame comes after a hole.
+
+    The reader dropped the frames of the hole (no ticks): the hole is not "unseen plate". The
+    camera's observed clock must already know the frame interval when the pass starts; a state
+    rebuilt at the pass's first read did not, counted the hole in full and split the pass (a
+    loaded 2-process cluster: one read, 1.6 s of dropped frames, then the rest of the pass).
+    """
+    idle = [round(0.2 * i, 1) for i in range(15)]  # 0.0 .. 2.8: no plate
+    first = 3.0
+    rest = [round(first + hole_s + 0.2 * i, 1) for i in range(4)]
+    after = [round(rest[-1] + 0.2 * i, 1) for i in range(1, 20)]
+    items = _ticked([*idle, first, *rest, *after], [first, *rest])
+    got = _run_passes(items, PassConfig(gap_s=1.5, idle_s=None))
+    assert [(p.plate, p.reads) for p in got] == [("KLM3907", 5)]
+
+
+def test_plate_absent_for_longer_than_the_gap_still_ends_the_pass() -> None:
+    """The other side: frames that were analysed (ticks) without the plate do count."""
+    ticks = [round(0.2 * i, 1) for i in range(40)]  # 0.0 .. 7.8, no hole
+    items = _ticked(ticks, [3.0, 3.2, 5.4, 5.6])  # 2.0 s of analysed frames without it
+    got = _run_passes(items, PassConfig(gap_s=1.5, idle_s=None))
+    assert [(p.plate, p.reads) for p in got] == [("KLM3907", 2), ("KLM3907", 2)]
