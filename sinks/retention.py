@@ -10,8 +10,10 @@ removes all four, in batches, for
   (``GTV_RETENTION_DAYS`` for events of cameras that are not registered any more), recordings
   and exports (with their objects) the same way, and ``audit_log`` rows older than
   ``GTV_AUDIT_RETENTION_DAYS``;
-* **erasure** (:meth:`Purger.erase`): every event whose plate equals a given plate, in one city
-  or in all, whatever its age (a data subject's request).
+* **erasure** (:meth:`Purger.erase`): every event whose plate equals a given plate or, by
+  default, its other Brazilian form (old ``ABC1234`` ↔ Mercosul ``ABC1C34``, one vehicle: see
+  :mod:`gtvision.operators.lpr.equivalence`), in one city or in all, whatever its age (a data
+  subject's request).
 
 Each batch is one transaction: rows are locked (``FOR UPDATE SKIP LOCKED``, so two purgers never
 fight), their objects and stream entries deleted (both idempotent), then the rows; a failure
@@ -33,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 import psycopg
 
 from gtvision.config import ConfigError, Settings
+from gtvision.operators.lpr.equivalence import plate_identity
 from gtvision.operators.lpr.plates import normalise
 
 log = logging.getLogger(__name__)
@@ -84,7 +87,8 @@ _EXPIRED = (
     "WHERE e.ts < %(now)s - make_interval(days => COALESCE(c.retention_days, %(days)s::int))"
 )
 _OF_PLATE = (
-    "FROM events e WHERE e.plate = %(plate)s AND (%(city)s::bigint IS NULL OR e.city_id = %(city)s)"
+    "FROM events e WHERE e.plate = ANY(%(plates)s) "
+    "AND (%(city)s::bigint IS NULL OR e.city_id = %(city)s)"
 )
 _EXPIRED_RECORDINGS = (
     "FROM recordings r LEFT JOIN cameras c ON c.id = r.camera_id "
@@ -215,18 +219,31 @@ class Purger:
         user_id: int | None = None,
         ip: str = "",
         dry_run: bool = False,
+        equivalent: bool = True,
     ) -> Purged:
-        """Remove every event of ``plate`` (in ``city_id``, or everywhere when ``None``)."""
-        text = normalise(plate)
-        if not text:
-            msg = f"plate to erase must hold letters or digits, got {plate!r}"
-            raise ValueError(msg)
-        params = {"plate": text, "city": city_id}
+        """Remove every event of ``plate`` (in ``city_id``, or everywhere when ``None``).
+
+        With ``equivalent`` (the default) the plate's other form goes too: erasing ``ABC1234``
+        also erases ``ABC1C34`` and the reverse (:func:`erased_forms`); ``equivalent=False``
+        erases exactly the given text. Audited searches and exports of each erased form (plain
+        text and keyed reference) are rewritten to ``plate:erased``; wildcard patterns
+        (``ABC1*``) are left as they are, even when they match an erased form
+        (:data:`_FORGET_SEARCHES`). ``dry_run`` only counts the events of every erased form.
+        """
+        plates = erased_forms(plate, equivalent=equivalent)
+        params = {"plates": list(plates), "city": city_id}
         if dry_run:
             return Purged(events=self._count(_OF_PLATE, params))
         done = self._event_batches(_OF_PLATE, params)
-        detail = {"reference": reference, "scope": "all" if city_id is None else "city"}
-        values = [text] + ([plate_ref(self._audit_key, text)] if self._audit_key else [])
+        detail: dict[str, object] = {
+            "reference": reference,
+            "scope": "all" if city_id is None else "city",
+            "equivalent": equivalent,  # whether the other form was asked for
+            "forms": len(plates),  # how many forms were erased (1, or 2 with an other form)
+        }
+        values = list(plates)
+        if self._audit_key:
+            values += [plate_ref(self._audit_key, p) for p in plates]
         with psycopg.connect(self._dsn) as conn:
             searches = conn.execute(
                 _FORGET_SEARCHES, {"values": values, "targets": [f"plate:{v}" for v in values]}
@@ -242,6 +259,19 @@ class Purger:
         return done
 
 
+def erased_forms(plate: str, *, equivalent: bool = True) -> tuple[str, ...]:
+    """The stored plate texts an erasure of ``plate`` removes, the given (normalised) one first.
+
+    With ``equivalent`` a Brazilian plate also names its other form (``ABC1234`` ↔ ``ABC1C34``);
+    a Mercosul plate issued new (fifth letter after ``J``) or text of neither layout has none.
+    """
+    text = normalise(plate)
+    if not text:
+        msg = f"plate to erase must hold letters or digits, got {plate!r}"
+        raise ValueError(msg)
+    return plate_identity(text).forms if equivalent else (text,)
+
+
 def plate_ref(key: bytes, plate: str) -> str:
     """The audit log's reference to a searched plate or pattern: ``h`` + 20 hex of a keyed hash.
 
@@ -253,6 +283,11 @@ def plate_ref(key: bytes, plate: str) -> str:
     return "h" + hmac.new(key, text.encode(), "sha256").hexdigest()[:20]
 
 
+#: Rewrites audited searches and exports of the erased plates to ``erased``: rows whose target or
+#: plate filter is one of ``values`` (each erased form in clear text, as older versions wrote
+#: it, and as its keyed :func:`plate_ref`), exact or fuzzy. Wildcard patterns are left as they
+#: are, whatever the form: ``ABC1*`` is kept as its keyed reference (it cannot be told apart
+#: from the other plates it matches) until the audit retention removes it.
 _FORGET_SEARCHES = """
 UPDATE audit_log SET
     target = CASE WHEN target LIKE 'plate:%%' THEN 'plate:erased' ELSE target END,

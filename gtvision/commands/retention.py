@@ -59,6 +59,7 @@ def _erase(args: argparse.Namespace) -> int:
             actor=f"cli:{getpass.getuser()}",
             reference=args.reference,
             dry_run=args.dry_run,
+            equivalent=not args.exact,
         )
     except ValueError as err:
         print(f"gtvision: {err}", file=sys.stderr)
@@ -88,13 +89,23 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     run.set_defaults(func=_run)
     erase = cmds.add_parser(
-        "erase", help="delete every stored event of one plate (objects, feed, outbox included)"
+        "erase",
+        help="delete every stored event of one plate and of its other form (old <-> Mercosul),"
+        " objects, feed and outbox included",
+        description="Delete every stored event of one plate (objects, feed entries, outbox"
+        " rows) and rewrite audited searches of it to 'erased'. By default the plate's other"
+        " Brazilian form goes too: old ABC1234 and Mercosul ABC1C34 name one vehicle.",
     )
     erase.add_argument("plate", help="the plate, e.g. ABC1D23 (separators are ignored)")
     erase.add_argument("--city", type=int, default=None, help="only in this city id")
     erase.add_argument("--all-cities", action="store_true", help="in every city")
     erase.add_argument(
         "--reference", default="", help="the request's reference, kept in the audit log"
+    )
+    erase.add_argument(
+        "--exact",
+        action="store_true",
+        help="erase exactly the given text, not the plate's other form (old <-> Mercosul)",
     )
     erase.add_argument("--dry-run", action="store_true", help="only count what would go")
     erase.set_defaults(func=_erase)
