@@ -265,13 +265,22 @@ class HotlistPatch(_In):
 
 
 class ErasureIn(_In):
-    """A plate whose stored data must be erased; ``city_id`` ``None`` = every city (admin)."""
+    """A plate whose stored data must be erased; ``city_id`` ``None`` = every city (admin).
+
+    ``equivalent`` (default) erases the plate's other form too (old ``ABC1234`` ↔ Mercosul
+    ``ABC1C34``: one vehicle).
+    """
 
     plate: str = Field(  # at least one letter or digit: "-" alone names no plate
         min_length=1, max_length=16, pattern=r"^[A-Za-z0-9 ·-]*[A-Za-z0-9][A-Za-z0-9 ·-]*$"
     )
     city_id: int | None = Id
     reference: str = Field(default="", max_length=200, pattern=r"^[^\x00-\x1f]*$")
+    equivalent: bool = Field(
+        default=True,
+        description="also erase the plate's other form (old LLL9D99 <-> Mercosul LLL9L99, one "
+        "vehicle: ABC1234 and ABC1C34); false = exactly the given text",
+    )
 
 
 class WebRtcOffer(_In):

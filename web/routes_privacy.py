@@ -17,12 +17,17 @@ from gtvision.web.problems import not_found
 
 @endpoint(
     Perm.DATA_ERASE,
-    "Erase every stored event of a plate (rows, crops, clips, live feed, outbox)",
+    "Erase every stored event of a plate and of its other form (rows, crops, clips, live feed, "
+    "outbox)",
     body=ErasureIn,
     responses={404: "city not found"},
 )
 async def erase_plate(call: Call) -> Response:
-    """Run the erasure now and answer with the counts; the audit log records it."""
+    """Run the erasure now and answer with the counts; the audit log records it.
+
+    Old ``ABC1234`` and Mercosul ``ABC1C34`` name one vehicle: both forms are erased unless
+    ``equivalent`` is false (then exactly the given text).
+    """
     body = call.body(ErasureIn)
     city = body.city_id
     if not call.user.is_admin:
@@ -45,6 +50,7 @@ async def erase_plate(call: Call) -> Response:
         user_id=call.user.user_id,
         reference=body.reference,
         ip=call.ip,
+        equivalent=body.equivalent,
     )
     return ok({"city_id": city, "removed": done.as_dict()})
 

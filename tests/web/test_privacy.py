@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import string
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,3 +112,45 @@ async def test_erasure_is_scoped_complete_and_audited(api: Api) -> None:
         (w.users[("a", Role.CITY_ADMIN)].username, "LGPD req 7")
     ]
     assert plate not in audit.text
+
+
+def _old_plate() -> str:
+    rng = random.Random(uuid.uuid4().int)
+    return "".join(rng.choices(string.ascii_uppercase, k=3) + rng.choices(string.digits, k=4))
+
+
+async def test_erasure_takes_the_old_and_the_mercosul_form_unless_exact(api: Api) -> None:
+    w = api.world
+    old = _old_plate()
+    mercosul = old[:4] + "ABCDEFGHIJ"[int(old[4])] + old[5:]
+    _passes(api, old, "a", 2)
+    _passes(api, mercosul, "a", 2)
+    _passes(api, mercosul, "b", 1)
+    h = api.auth("a", Role.CITY_ADMIN)
+    bad = await api.client.post("/erasures", json={"plate": old, "equivalent": "maybe"}, headers=h)
+    assert bad.status_code == 422, bad.text
+
+    r = await api.client.post(
+        "/erasures", json={"plate": mercosul, "equivalent": False, "reference": "r1"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["removed"]["events"] == 2
+    assert (_stored(api, old), _stored(api, mercosul)) == ({w.cities["a"]: 2}, {w.cities["b"]: 1})
+
+    _passes(api, mercosul, "a", 1)
+    spelled = f"{old[:3].lower()}-{old[3:]}"
+    r = await api.client.post("/erasures", json={"plate": spelled, "reference": "r2"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["removed"]["events"] == 3  # both forms at once, city a only
+    assert (_stored(api, old), _stored(api, mercosul)) == ({}, {w.cities["b"]: 1})
+
+    audit = await api.client.get("/audit", params={"action": "plate.erase"}, headers=h)
+    rows = {r["detail"]["reference"]: r["detail"] for r in audit.json()["items"]}
+    assert (rows["r1"]["equivalent"], rows["r1"]["forms"]) == (False, 1)
+    assert (rows["r2"]["equivalent"], rows["r2"]["forms"]) == (True, 2)
+    assert old not in audit.text
+    assert mercosul not in audit.text
+    doc = (await api.client.get("/openapi.json")).json()
+    field = doc["components"]["schemas"]["ErasureIn"]["properties"]["equivalent"]
+    assert field["default"] is True
+    assert "other form" in field["description"]
