@@ -50,6 +50,7 @@ from gtvision.web.problems import (
     server_error_handler,
 )
 from gtvision.web.redisguard import UNAVAILABLE, RedisDown, redis_unavailable
+from gtvision.web.routing import IndexedRouter
 from gtvision.web.state import ObjectStoreLike, lifespan_for
 
 ROUTES: list[BaseRoute] = [
@@ -115,6 +116,8 @@ def create_app(
         },
         lifespan=base_lifespan,
     )
+    # the same routes and lifespan, found by a dictionary lookup for fixed paths
+    app.router = IndexedRouter(ROUTES, lifespan=base_lifespan)
     return app
 
 
