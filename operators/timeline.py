@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 _DELTAS = 32  # spacing samples for the frame interval
@@ -38,6 +38,18 @@ class ObservedClock:
     observed: float = 0.0
     deltas: deque[float] = field(default_factory=lambda: deque(maxlen=_DELTAS))
     anchors: deque[tuple[datetime, float]] = field(default_factory=lambda: deque(maxlen=_ANCHORS))
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ObservedClock:
+        """A copy for a snapshot: the deques hold immutable values, so they are copied flat.
+
+        A live camera keeps its clock between passes, so every camera's clock is in every
+        snapshot; ``copy.deepcopy`` of 512 datetime anchors cost ~1 ms per camera.
+        """
+        return replace(
+            self,
+            deltas=deque(self.deltas, maxlen=self.deltas.maxlen),
+            anchors=deque(self.anchors, maxlen=self.anchors.maxlen),
+        )
 
     def interval(self) -> float:
         """Spacing of analysed frames: the smallest recent tick-to-tick step (0 before two)."""
