@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -65,6 +65,16 @@ class ClientAddress:
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
+def new_request_id() -> str:
+    """32 random hex digits for a request without a sane ``X-Request-ID``.
+
+    A label for logs, not a secret: drawn from the ``random`` module (seeded from the OS and
+    re-seeded in forked children) rather than ``uuid4``, whose ``os.urandom`` call took ~12 us,
+    a quarter of a cached request's time on this machine's virtualised ``getrandom``.
+    """
+    return f"{random.getrandbits(128):032x}"
+
+
 class RequestContext:
     """Request id for logs and the ``X-Request-ID`` response header; fresh log context.
 
@@ -87,7 +97,7 @@ class RequestContext:
                 text = value.decode("latin-1")
                 rid = text if _REQUEST_ID.fullmatch(text) else ""
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or new_request_id()
         raw = rid.encode()
 
         async def tagged(msg: Message) -> None:
