@@ -43,7 +43,7 @@ from gtvision.events import Alert, CameraEvent, Frame, PlatePass, PlateRead
 from gtvision.flows.context import FlowContext
 from gtvision.operators.geometry import crossing, lines_of
 from gtvision.operators.hotlist import HotlistSource, PgHotlists, StaticHotlists, hotlist_alerts
-from gtvision.operators.lpr import FrameReads, ReadRequest, read_frames
+from gtvision.operators.lpr import FrameReads, ReaderConfig, ReadRequest, read_frames
 from gtvision.operators.motion import (
     GateStats,
     MotionFrame,
@@ -226,7 +226,13 @@ def lpr_front(
         op.map("dedicated_frames", route.trues, _dedicated_request),
         op.map("gated_frames", gated, _gated_request),
     )
-    frames = read_frames("read_plates", to_read, settings.models_path, device=settings.device)
+    frames = read_frames(
+        "read_plates",
+        to_read,
+        settings.models_path,
+        device=settings.device,
+        config=ReaderConfig.from_settings(settings),  # GTV_PLATE_FORMATS, GTV_THREADS
+    )
     reads = op.flat_map("reads", frames, FrameReads.items)
     ticks = op.map("ticks", lpr_frames, _tick)
     config = pass_config or PassConfig(

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gtvision.config import ConfigError, load_settings
+from gtvision.config import load_settings
 
 if TYPE_CHECKING:
     from gtvision.operators.lpr import PlateReader
@@ -22,11 +22,7 @@ def _reader(args: argparse.Namespace) -> PlateReader | None:
     settings = load_settings()
     models_dir = Path(args.model_dir) if args.model_dir else settings.models_path
     device = args.device or settings.device
-    try:
-        config = ReaderConfig.from_settings(settings)
-    except ValueError as err:
-        msg = f"invalid configuration: GTV_PLATE_FORMATS={settings.plate_formats!r}: {err}"
-        raise ConfigError(msg) from None
+    config = ReaderConfig.from_settings(settings)  # ConfigError on a bad GTV_PLATE_FORMATS
     try:
         return PlateReader.load(models_dir, device=device, backend=args.backend, config=config)
     except ModelError as err:

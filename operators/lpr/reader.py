@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from gtvision.config import Settings
+from gtvision.config import ConfigError, Settings
 from gtvision.events import Box, PlateCandidate
 from gtvision.models.ocr import OCR_NAME, PlateOCR
 from gtvision.models.ortdet import OrtPlateDetector
@@ -97,8 +97,18 @@ class ReaderConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReaderConfig:
-        """Defaults plus the plate formats of ``GTV_PLATE_FORMATS``."""
-        return cls(formats=parse_formats(settings.plate_formats))
+        """Defaults plus the plate formats (``GTV_PLATE_FORMATS``) and threads (``GTV_THREADS``).
+
+        The threads go to both ONNX Runtime sessions, which (unlike Torch) do not read
+        ``OMP_NUM_THREADS``: without this a flow process with ``GTV_THREADS=1`` still ran the
+        detector and the recogniser on every core.
+        """
+        try:
+            formats = parse_formats(settings.plate_formats)
+        except ValueError as err:
+            msg = f"invalid configuration: GTV_PLATE_FORMATS={settings.plate_formats!r}: {err}"
+            raise ConfigError(msg) from None
+        return cls(formats=formats, threads=settings.threads)
 
 
 @dataclass(frozen=True, slots=True)

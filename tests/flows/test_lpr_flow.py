@@ -16,6 +16,8 @@ from gtvision.flows.lpr import build
 from gtvision.operators.hotlist import HotlistEntry, StaticHotlists
 from gtvision.operators.motion import MotionResult
 from gtvision.sources.file import FileSource
+from gtvision.sources.synthetic import FPS
+from gtvision.sources.synthetic import frames as synthetic_frames
 from gtvision.sources.testvideo import make_video, moving_box
 from tests.conftest import DEV_DATA
 
@@ -60,9 +62,10 @@ def run_flow(
     hotlists: StaticHotlists | None,
     dsn: str = "",
     workers: int = 1,
+    **overrides: object,
 ) -> list[EventBase]:
     got: list[EventBase] = []
-    settings = load_settings(database_url=dsn)
+    settings = load_settings(database_url=dsn, **overrides)
     ctx = FlowContext(
         source=TestingSource(items), sink=TestingSink(got), settings=settings, replay=True
     )
@@ -168,3 +171,40 @@ def test_motion_runs_in_the_file_source_so_it_joins_its_snapshots(tmp_path: Path
     part.close()
     assert all(isinstance(f.analysis, MotionResult) for f in frames)
     assert snap.analysis
+
+
+def street_frames(spans: list[tuple[float, float]], fps: int = 5) -> list[Frame]:
+    """Frames of the synthetic street (``sources/synthetic.py``) within ``spans`` at ``fps``."""
+    out = []
+    step = FPS // fps
+    for i, rgb in enumerate(synthetic_frames(15.0, FPS)):
+        t = i / FPS
+        if i % step or not any(a <= t <= b for a, b in spans):
+            continue
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint8)
+        out.append(
+            Frame(
+                city_id=5,
+                camera_id=3,
+                index=i,
+                ts=T0 + timedelta(seconds=t),
+                gray=gray,
+                width=bgr.shape[1],
+                height=bgr.shape[0],
+                source=bgr,
+            )
+        )
+    return out
+
+
+def test_the_flow_reads_plates_in_the_formats_of_the_settings() -> None:
+    """GTV_PLATE_FORMATS reaches the flow's reader: with only the old grey format, the street's
+    Mercosul car (BRA2E19) gives no BRA2E19 pass while the old-format car still does."""
+    items: list[Frame | CameraEvent] = list(street_frames([(1.6, 5.0), (9.6, 13.0)]))
+    both = {p.plate for p in run_flow(items, None) if isinstance(p, PlatePass)}
+    assert {"BRA2E19", "KLM3907"} <= both
+    old_only = run_flow(items, None, plate_formats="br-old=LLL9999")
+    plates = {p.plate for p in old_only if isinstance(p, PlatePass)}
+    assert "KLM3907" in plates
+    assert "BRA2E19" not in plates
