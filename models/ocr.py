@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gtvision import metrics
+from gtvision.models.ortopts import session_options
 
 OCR_PACKAGE = "rapidocr-onnxruntime"
 OCR_VERSION = "1.4.4"
@@ -35,6 +36,8 @@ class PlateOCR:
             kwargs["rec_use_cuda"] = True
         self._engine = RapidOCR(**kwargs)
         rec = self._engine.text_rec
+        if device != "cuda":  # the same model and options, with gtvision's thread settings
+            rec.session.session = _cpu_session(rec.session.session, threads)
         self._rec = rec
         self.charset: list[str] = list(rec.postprocess_op.character)
         self.height: int = int(rec.rec_image_shape[1])
@@ -59,3 +62,20 @@ class PlateOCR:
             out.append(np.asarray(preds[0], dtype=np.float32))
         metrics.OCR_SECONDS.observe(time.perf_counter() - t0)
         return out
+
+
+def _cpu_session(session: Any, threads: int) -> Any:
+    """``session`` rebuilt with :func:`~gtvision.models.ortopts.session_options`.
+
+    RapidOCR builds its session with no way to pass options: the recogniser is reopened from
+    the same model file, RapidOCR's own options kept (no memory arena, full graph
+    optimisation), pool threads set and not spinning.
+    """
+    import onnxruntime as ort
+
+    model = getattr(session, "_model_path", None)
+    if not isinstance(model, str):
+        msg = f"cannot reopen RapidOCR's recogniser: no model path on {type(session).__name__}"
+        raise RuntimeError(msg)
+    options = session_options(threads, base=session.get_session_options())
+    return ort.InferenceSession(model, sess_options=options, providers=session.get_providers())

@@ -12,6 +12,7 @@ and OpenCV:
 A process that only reads plates then holds ONNX Runtime and the 12 MB model instead of PyTorch
 (~950 MB before the first camera with Ultralytics). ``threads`` sets the session's intra-op
 threads (0: ONNX Runtime's default, one per core); a worker process per core runs best with 1.
+The pool does not spin (:mod:`gtvision.models.ortopts`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gtvision.events import Box
+from gtvision.models.ortopts import session_options
 from gtvision.models.store import DETECTOR_SHA256, ModelMissingError, detector_name, onnx_path
 from gtvision.models.yolo import PlateBox
 
@@ -64,12 +66,8 @@ class OrtPlateDetector:
         if not path.is_file():
             msg = f"ONNX detector not found at {path}: run `gtvision models export --format onnx`"
             raise ModelMissingError(msg)
-        options = ort.SessionOptions()
-        if threads > 0:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
         self._session: Any = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
+            str(path), session_options(threads), providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
         self.name = detector_name(DETECTOR_SHA256) + "/onnx"

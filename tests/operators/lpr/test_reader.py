@@ -145,10 +145,10 @@ def test_read_plates_step_in_a_flow(models_dir: Path) -> None:
 
 
 def test_reader_config_from_settings() -> None:
-    from gtvision.config import Settings
+    from gtvision.config import ConfigError, Settings
     from gtvision.operators.lpr import ReaderConfig
 
     cfg = ReaderConfig.from_settings(Settings(plate_formats="eu=LL999LL"))
     assert [(f.name, f.pattern) for f in cfg.formats] == [("eu", "LL999LL")]
-    with pytest.raises(ValueError, match="LLX"):
+    with pytest.raises(ConfigError, match=r"GTV_PLATE_FORMATS='LLX'.*symbols"):
         ReaderConfig.from_settings(Settings(plate_formats="LLX"))
