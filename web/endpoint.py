@@ -90,8 +90,19 @@ def spec_of(fn: object) -> Spec | None:
     return spec if isinstance(spec, Spec) else None
 
 
+def _header(request: Request, name: bytes) -> str:
+    """The first ``name`` header (lower-case, as ASGI servers give them), else ``""``.
+
+    What ``request.headers.get`` answers, without building a ``Headers`` object per request.
+    """
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
 def _bearer(request: Request, spec: Spec) -> tuple[str, frozenset[str]]:
-    header = request.headers.get("authorization", "")
+    header = _header(request, b"authorization")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip(), _ACCESS
@@ -140,13 +151,15 @@ def _nul_fields(value: object, loc: tuple[str | int, ...]) -> list[tuple[str | i
 
 
 def _query_dict(request: Request) -> dict[str, Any]:
+    if not request.scope.get("query_string"):
+        return {}  # most GETs: no QueryParams parse
     return {k: v for k, v in request.query_params.items() if k != "token"}
 
 
 def _log_context(request: Request, who: Principal | None) -> None:
     """City of the caller and camera/event ids of the path for the request's log lines.
 
-    Set in the request's context, which the ``RequestContext`` middleware resets at its end.
+    Set in the request's context, which the ``RequestFrame`` middleware resets at its end.
     """
     params = request.path_params
     if who is not None and who.city_id is not None:
@@ -183,11 +196,13 @@ def endpoint(
                     raise ApiError(403, detail)
             query_model = body_model = None
             if spec.query is not None:
+                raw_query = _query_dict(request)
                 try:
-                    query_model = spec.query.model_validate(_query_dict(request))
+                    query_model = spec.query.model_validate(raw_query)
                 except ValidationError as err:
                     return validation_problem(err, "query", request.url.path)
-                if nul := _nul_fields(query_model.model_dump(), ("query",)):
+                # a NUL can only come from the query string (defaults hold none)
+                if raw_query and (nul := _nul_fields(query_model.model_dump(), ("query",))):
                     return nul_problem(nul, request.url.path)
             if spec.body is not None:
                 raw = await request.body()
