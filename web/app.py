@@ -34,10 +34,8 @@ from gtvision.web.hub import FeedReaderLike
 from gtvision.web.middleware import (
     BodyLimit,
     ClientAddress,
-    Metrics,
     RateLimit,
-    RequestContext,
-    SecurityHeaders,
+    RequestFrame,
     page_policy,
 )
 from gtvision.web.pools import pool_exhausted
@@ -89,14 +87,12 @@ def create_app(
     app = Starlette(
         routes=ROUTES,
         middleware=[
-            Middleware(RequestContext),
             *(
                 [Middleware(ClientAddress, trusted=settings.trusted_proxies)]
                 if settings.trusted_proxies
                 else []
             ),
-            Middleware(SecurityHeaders, page_csp=page_policy(settings)),
-            Middleware(Metrics),
+            Middleware(RequestFrame, page_csp=page_policy(settings)),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             *(
                 [Middleware(RateLimit, per_min=settings.rate_limit_per_min)]

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request context, client address, body size limit, metrics, rate limit."""
+"""Pure ASGI middleware: client address, request frame (id, headers, latency), limits."""
 
 from __future__ import annotations
 
@@ -75,40 +75,6 @@ def new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-class RequestContext:
-    """Request id for logs and the ``X-Request-ID`` response header; fresh log context.
-
-    A sane incoming ``X-Request-ID`` (1–128 of ``A-Za-z0-9_.:-``, e.g. set by HAProxy) is kept,
-    anything else is replaced by a random one. City/camera/event ids set later in the request
-    (``@endpoint``) are cleared when it ends, so keep-alive requests never inherit them.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI entry point."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                text = value.decode("latin-1")
-                rid = text if _REQUEST_ID.fullmatch(text) else ""
-                break
-        rid = rid or new_request_id()
-        raw = rid.encode()
-
-        async def tagged(msg: Message) -> None:
-            if msg["type"] == "http.response.start":
-                msg["headers"] = [*msg.get("headers", ()), (b"x-request-id", raw)]
-            await send(msg)
-
-        with logs.bound(request_id=rid, city_id=None, camera_id=None, event_id=None):
-            await self.app(scope, receive, tagged)
-
-
 _ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 HSTS = "max-age=31536000"
@@ -156,13 +122,22 @@ def page_policy(settings: Settings) -> str:
     )
 
 
-class SecurityHeaders:
-    """Headers every response carries (see ``docs/security.md``).
+class RequestFrame:
+    """One layer around every HTTP request: request id and log context, security headers, latency.
 
-    All: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
-    ``X-Frame-Options: DENY``; HTML, ``/`` and ``/static/*``: :func:`page_policy` as CSP,
-    everything else the API policy (``default-src 'none'``) and ``Cache-Control: no-store``
-    unless the route set its own; ``Strict-Transport-Security`` on https requests.
+    (Three middlewares before; one send wrapper instead of three halves their per-request cost.)
+
+    * **Request id**: a sane incoming ``X-Request-ID`` (1–128 of ``A-Za-z0-9_.:-``, e.g. set by
+      HAProxy) is kept, anything else is replaced by a random one; it is in the log context and
+      the ``X-Request-ID`` response header. City/camera/event ids set later in the request
+      (``@endpoint``) are cleared when it ends, so keep-alive requests never inherit them.
+    * **Security headers** (``docs/security.md``), on every response: ``X-Content-Type-Options:
+      nosniff``, ``Referrer-Policy: no-referrer``, ``X-Frame-Options: DENY``; HTML, ``/`` and
+      ``/static/*``: :func:`page_policy` as CSP, everything else the API policy
+      (``default-src 'none'``) and ``Cache-Control: no-store`` unless the route set its own;
+      ``Strict-Transport-Security`` on https requests (``ClientAddress``, outside this layer,
+      sets the scheme from a trusted proxy).
+    * **Latency** per route template (not raw path), method and status.
     """
 
     def __init__(self, app: ASGIApp, page_csp: str) -> None:
@@ -174,18 +149,31 @@ class SecurityHeaders:
         )
         self.page = [*common, (b"content-security-policy", page_csp.encode())]
         self.api = [*common, (b"content-security-policy", API_POLICY.encode())]
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
+        rid = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                text = value.decode("latin-1")
+                rid = text if _REQUEST_ID.fullmatch(text) else ""
+                break
+        rid = rid or new_request_id()
+        raw = rid.encode()
         path: str = scope["path"]
         page_path = path == "/" or path.startswith("/static/")
         https = scope.get("scheme") == "https"
+        status = 500
 
-        async def with_headers(msg: Message) -> None:
+        async def framed(msg: Message) -> None:
+            nonlocal status
             if msg["type"] == "http.response.start":
+                status = msg["status"]
                 headers = list(msg.get("headers", ()))
                 names = {name.lower() for name, _ in headers}
                 html = any(
@@ -197,10 +185,26 @@ class SecurityHeaders:
                     headers.append((b"cache-control", b"no-store"))
                 if https:
                     headers.append((b"strict-transport-security", HSTS.encode()))
+                headers.append((b"x-request-id", raw))
                 msg = {**msg, "headers": headers}
             await send(msg)
 
-        await self.app(scope, receive, with_headers)
+        with logs.bound(request_id=rid, city_id=None, camera_id=None, event_id=None):
+            try:
+                await self.app(scope, receive, framed)
+            finally:
+                self._observe(scope, status, time.perf_counter() - start)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "<unmatched>"
+        key = (scope["method"], template, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metrics.HTTP_SECONDS.labels(
+                scope["method"], template, str(status)
+            )
+        child.observe(seconds)
 
 
 class _TooLarge(Exception):
@@ -255,41 +259,6 @@ class BodyLimit:
         except _TooLarge:
             if not started:
                 await problem(413, detail)(scope, receive, send)
-
-
-class Metrics:
-    """Observe request latency labelled by route template (not raw path) and status."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._children: dict[tuple[str, str, int], Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI entry point."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def capture(msg: Message) -> None:
-            nonlocal status
-            if msg["type"] == "http.response.start":
-                status = msg["status"]
-            await send(msg)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
-            key = (scope["method"], template, status)
-            child = self._children.get(key)
-            if child is None:
-                child = self._children[key] = metrics.HTTP_SECONDS.labels(
-                    scope["method"], template, str(status)
-                )
-            child.observe(time.perf_counter() - start)
 
 
 class RateLimit:

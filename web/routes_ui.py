@@ -2,7 +2,7 @@
 
 The console is built from ``web/console`` (TypeScript, Vite; ``docs/console.md``) into
 ``web/static/console``, which ships in the package. Its strict Content Security Policy is the
-pages' policy of ``web.middleware.SecurityHeaders`` (no inline script or style is needed).
+pages' policy of ``web.middleware.RequestFrame`` (no inline script or style is needed).
 Hashed assets are cached for a year; the pages are revalidated on every load. A checkout whose
 console was never built answers 503 saying how to build it.
 """
@@ -35,7 +35,7 @@ def _page(name: str) -> Callable[[Request], Awaitable[Response]]:
         built = _built(name)
         if not built.is_file():
             return HTMLResponse(f"<!doctype html><title>gtvision</title><p>{BUILD_HINT}</p>", 503)
-        # the CSP and the other security headers come from web.middleware.SecurityHeaders
+        # the CSP and the other security headers come from web.middleware.RequestFrame
         return HTMLResponse(built.read_text("utf-8"), headers={"Cache-Control": "no-cache"})
 
     page.__name__ = name.replace(".", "_")
