@@ -1,7 +1,7 @@
 // Administration (admin, city_admin): cities and their time zones, cameras (each field's
 // validation error from the API shown at the field, e.g. a refused stream URL), users and
 // roles, the audit log. Tabs follow the permissions of /me; the server checks every call.
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { useSearchParams } from "wouter-preact";
 import { api, ApiError } from "../api";
 import { t, tDynamic } from "../i18n";
@@ -288,28 +288,41 @@ function Users() {
   );
 }
 
+type AuditPage = { items: AuditRow[]; next_before_id: number | null };
+
 function Audit() {
+  // what is typed (kept across re-renders: a controlled input re-rendered with the applied
+  // filter would lose the text typed before Enter) and the filter applied on Enter or blur
+  const [draft, setDraft] = useState("");
   const [action, setAction] = useState("");
   const [rows, setRows] = useState<AuditRow[]>([]);
   const [before, setBefore] = useState<number | null>(null);
-  const first = useAsync(async () => {
-    const page = await api<{ items: AuditRow[]; next_before_id: number | null }>("/audit", {
-      query: { action: action || undefined, limit: 100, ...cityQuery() },
-    });
-    setRows(page.items);
-    setBefore(page.next_before_id);
-    return page;
-  }, [action, cityId.value]);
+  // the rows follow the newest first page only: useAsync drops the answer of a superseded
+  // request (an unfiltered list arriving after the filtered one must not replace it)
+  const first = useAsync(
+    () => api<AuditPage>("/audit", { query: { action: action || undefined, limit: 100, ...cityQuery() } }),
+    [action, cityId.value],
+  );
+  const shown = useRef<AuditPage | undefined>(undefined);
+  useEffect(() => {
+    shown.current = first.data;
+    if (first.data) {
+      setRows(first.data.items);
+      setBefore(first.data.next_before_id);
+    }
+  }, [first.data]);
   async function more() {
-    const page = await api<{ items: AuditRow[]; next_before_id: number | null }>("/audit", {
+    const base = shown.current;
+    const page = await api<AuditPage>("/audit", {
       query: { action: action || undefined, limit: 100, before_id: before ?? undefined, ...cityQuery() },
     });
+    if (base !== shown.current) return; // the filter changed meanwhile: that list is gone
     setRows((old) => [...old, ...page.items]);
     setBefore(page.next_before_id);
   }
   return (
     <div>
-      <input type="search" placeholder={t("admin.filterAction")} aria-label={t("admin.filterAction")} value={action} onChange={(e) => setAction(e.currentTarget.value.trim())} data-testid="audit-filter" />
+      <input type="search" placeholder={t("admin.filterAction")} aria-label={t("admin.filterAction")} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} onChange={(e) => setAction(e.currentTarget.value.trim())} data-testid="audit-filter" />
       <ErrorText error={first.error} />
       {first.loading && rows.length === 0 ? <Spinner /> : null}
       <div class="table-wrap">
