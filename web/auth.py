@@ -16,6 +16,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -120,6 +121,19 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
         return _HASHER.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def bearer_token(scope: Mapping[str, Any]) -> str:
+    """The token of the first ``Authorization`` header if its scheme is Bearer, else ``""``.
+
+    Any spelling of the scheme; read from the raw ASGI headers (no ``Headers`` object per
+    request). Shared by the endpoints' authentication and the rate limiter's caller key.
+    """
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, rest = value.decode("latin-1").partition(" ")
+            return rest.strip() if scheme.lower() == "bearer" else ""
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gtvision import logs
-from gtvision.web.auth import AuthError, Perm, Principal, TokenTypeError
+from gtvision.web.auth import AuthError, Perm, Principal, TokenTypeError, bearer_token
 from gtvision.web.problems import ApiError, nul_problem, validation_problem
 
 if TYPE_CHECKING:
@@ -90,22 +90,10 @@ def spec_of(fn: object) -> Spec | None:
     return spec if isinstance(spec, Spec) else None
 
 
-def _header(request: Request, name: bytes) -> str:
-    """The first ``name`` header (lower-case, as ASGI servers give them), else ``""``.
-
-    What ``request.headers.get`` answers, without building a ``Headers`` object per request.
-    """
-    for key, value in request.scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
-
-
 def _bearer(request: Request, spec: Spec) -> tuple[str, frozenset[str]]:
-    header = _header(request, b"authorization")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip(), _ACCESS
+    token = bearer_token(request.scope)
+    if token:
+        return token, _ACCESS
     if spec.stream_token and request.query_params.get("token"):
         # only stream tokens in URLs: URLs end up in access logs and browser history
         return request.query_params["token"], _STREAM

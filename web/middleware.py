@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gtvision import logs, metrics
 from gtvision.config import Settings
 from gtvision.web import ratelimit
-from gtvision.web.auth import AuthError
+from gtvision.web.auth import AuthError, bearer_token
 from gtvision.web.clientip import TrustedProxies, limit_key, parse_ip
 from gtvision.web.problems import problem
 from gtvision.web.redisguard import REDIS_ERRORS
@@ -300,12 +300,7 @@ class RateLimit:
 
 def caller(scope: Scope, tokens: Any) -> str:
     """``u<user id>`` for a request bearing a valid token, else ``ip:<address or /64>``."""
-    token = ""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, rest = value.decode("latin-1").partition(" ")
-            token = rest.strip() if scheme.lower() == "bearer" else ""
-            break
+    token = bearer_token(scope)
     if not token and b"token=" in scope.get("query_string", b""):
         query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         token = query.get("token", "")
