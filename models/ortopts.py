@@ -6,8 +6,8 @@
   (``session.intra_op.allow_spinning = 0``). Spinning suits one big model that owns the
   machine; a flow runs two small models per frame between decoding and Python steps, and two
   spinning pools on the same cores took time from each other and from everything else. On the
-  57 dev photos, 2 cores, default pools: 72 ms wall / 143 ms CPU per photo spinning, 56 ms /
-  87 ms without (``bench/lpr.py``; the readings are identical).
+  57 dev photos, 2 cores, default pools, interleaved runs: 84–109 ms wall / 166–214 ms CPU per
+  photo spinning, 63–82 ms / 95–109 ms without (the readings are identical).
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ NO_SPIN = "session.intra_op.allow_spinning"
 
 
 def session_options(threads: int = 0, base: Any = None) -> Any:
-    """``onnxruntime.SessionOptions`` (a copy of ``base`` when given) set as described above."""
+    """``onnxruntime.SessionOptions`` set as described above (new, or ``base`` when given).
+
+    ``base`` is changed in place: pass a copy (``InferenceSession.get_session_options()``
+    returns one).
+    """
     import onnxruntime as ort
 
     if threads < 0:
