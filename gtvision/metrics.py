@@ -182,6 +182,18 @@ LIVE_VIEWERS = Gauge(
     ["kind"],
     multiprocess_mode="livesum",
 )
+LIVE_FANOUT = Counter(
+    "gtvision_live_fanout_viewers_total",
+    "Passthrough viewers of the WebRTC relay by sender kind (fanout: packets cut once, batched"
+    " sends; aiortc: aiortc's own loop, where the fan-out cannot run)",
+    ["kind"],
+)
+LIVE_FANOUT_PACKETS = Counter(
+    "gtvision_live_fanout_packets_total",
+    "RTP packets the relay's fan-out sent to viewers, by outcome (sent; dropped: the socket"
+    " buffer was full or the viewer's port closed)",
+    ["outcome"],
+)
 LIVE_CAMERAS = Gauge(
     "gtvision_live_cameras",
     "Cameras the built-in WebRTC relay reads (watched or lingering)",

@@ -6,8 +6,10 @@ camera opens its stream (RTSP over TCP, 5 s timeout) as a
 the camera's last viewer leaves (connection failed or closed).
 
 When the offer accepts H.264 (every current browser does) and the camera sends H.264, the
-camera's packets are forwarded as they are: no decoder and no encoder per viewer, so a viewer
-costs little more than its SRTP packets (``bench/webrtc.py``). A new viewer starts from the
+camera's packets are forwarded as they are: no decoder and no encoder per viewer. They are cut
+into RTP payloads once per camera, and each viewer's packets get their header, SRTP and one
+batched send per frame in the feed's delivery callback (:mod:`gtvision.web.rtpfanout`), so a
+viewer costs little more than its encryption (``bench/webrtc.py``). A new viewer starts from the
 last keyframe the feed kept, so the first picture comes at once. Only a viewer without H.264
 (or a camera with another codec) costs a decoder and an encoder
 (:class:`~gtvision.web.livedecode.DecodedTrack`, aiortc then sends VP8). The viewers of one
@@ -46,6 +48,7 @@ from aiortc.rtcpeerconnection import find_common_codecs
 
 from gtvision import metrics
 from gtvision.sources.streamurl import UnsafeUrl
+from gtvision.web import rtpfanout
 from gtvision.web.auth import Principal
 from gtvision.web.livedecode import DecodedTrack
 from gtvision.web.livefeed import CameraFeed, PacketTrack, describe
@@ -219,6 +222,7 @@ class LiveRelay:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             if passthrough:  # packets can only be sent in their own codec
                 transceiver.setCodecPreferences(_h264_only())
+                rtpfanout.attach(transceiver.sender, cam.feed)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
         except (ValueError, InvalidAccessError, OperationError) as err:  # unusable SDP

@@ -38,6 +38,7 @@ from gtvision.logs import redact as mask_url
 from gtvision.sinks.backoff import Backoff
 from gtvision.sources.decode import OPEN_TIMEOUT, RTSP_OPTIONS
 from gtvision.sources.streamurl import pin
+from gtvision.web.h264rtp import nal_units, packetize, parameter_sets, with_parameter_sets
 
 log = logging.getLogger(__name__)
 #: a GOP longer than this (packets or bytes) is not kept: late joiners wait for a keyframe
@@ -45,37 +46,6 @@ GOP_MAX_PACKETS = 600
 GOP_MAX_BYTES = 16 * 1024 * 1024
 #: a viewer more than this many packets behind restarts at the current GOP
 QUEUE_MAX = 300
-_SPS, _PPS, _AUD = 7, 8, 9
-_START = b"\x00\x00\x00\x01"
-
-
-def nal_units(data: bytes) -> list[bytes]:
-    """The NAL units of an Annex-B buffer (start codes removed)."""
-    out: list[bytes] = []
-    i = data.find(b"\x00\x00\x01")
-    while i != -1:
-        start = i + 3
-        j = data.find(b"\x00\x00\x01", start)
-        end = len(data) if j == -1 else (j - 1 if data[j - 1] == 0 else j)
-        if end > start:
-            out.append(data[start:end])
-        i = j
-    return out
-
-
-def parameter_sets(units: list[bytes]) -> bytes:
-    """SPS and PPS among ``units``, as one Annex-B buffer (empty when there are none)."""
-    return b"".join(_START + u for u in units if u and u[0] & 0x1F in (_SPS, _PPS))
-
-
-def with_parameter_sets(data: bytes, sets: bytes) -> bytes:
-    """``data`` (a keyframe) with ``sets`` in front of its first picture NAL, unless it has SPS."""
-    units = nal_units(data)
-    if not sets or any(u and u[0] & 0x1F == _SPS for u in units):
-        return data
-    head = [u for u in units[:1] if u and u[0] & 0x1F == _AUD]  # an AUD must stay first
-    rest = units[len(head) :]
-    return b"".join(_START + u for u in head) + sets + b"".join(_START + u for u in rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +54,8 @@ class Unit:
 
     packet: av.Packet[Any]
     keyframe: bool
+    #: its RTP payloads (H.264 only), cut once for every viewer (:func:`packetize`)
+    payloads: tuple[bytes, ...] = ()
 
 
 class _Clock:
@@ -146,6 +118,11 @@ class CameraFeed:
             target=self._run, args=(container,), name=f"live-cam{camera_id}", daemon=True
         )
         self._thread.start()
+
+    @property
+    def tick(self) -> int:
+        """About a millisecond in the feed's time base: the least step between two packets."""
+        return self._clock.tick
 
     # ---- opening (blocking: call through asyncio.to_thread) ---------------------------------
     @staticmethod
@@ -248,7 +225,7 @@ class CameraFeed:
         packet = av.Packet(data)
         packet.pts = packet.dts = self._clock.out(pts)
         packet.time_base = self.time_base
-        return Unit(packet, keyframe)
+        return Unit(packet, keyframe, packetize(data) if self.codec == "h264" else ())
 
     # ---- on the event loop --------------------------------------------------------------------
     def _drop_gop(self) -> None:
@@ -319,11 +296,15 @@ class PacketTrack(MediaStreamTrack):
         super().__init__()
         self._feed = feed
         self._queue: asyncio.Queue[Unit | None] = asyncio.Queue()
-        self._tick = feed._clock.tick
+        self._tick = feed.tick
         self._last = -1
         self._synced = False
-        self._burst(feed.gop())
-        feed.subscribe(self._offer)
+        self._started = False  # aiortc's own sender reads it: not with the fan-out
+
+    def _start(self) -> None:
+        self._started = True
+        self._burst(self._feed.gop())
+        self._feed.subscribe(self._offer)
 
     def _burst(self, gop: list[Unit]) -> None:
         """Queue the current GOP with its timestamps squeezed to just before now.
@@ -365,6 +346,8 @@ class PacketTrack(MediaStreamTrack):
         """The next packet; timestamps kept strictly increasing for this viewer."""
         if self.readyState != "live":
             raise MediaStreamError
+        if not self._started:
+            self._start()
         unit = await self._queue.get()
         if unit is None:
             self.stop()

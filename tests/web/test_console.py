@@ -236,6 +236,9 @@ def test_live_tile_decodes_frames(
     assert other_state.inner_text().startswith("online · vídeo ao vivo")
     metrics = httpx.get(console.base + "/metrics").text
     assert 'gtvision_live_viewers{kind="passthrough"} 1.0' in metrics, "H.264 passthrough"
+    fanout = re.search(r'gtvision_live_fanout_viewers_total\{kind="(\w+)"\} ([\d.]+)', metrics)
+    assert fanout is not None, "no live viewer counted by sender"
+    assert fanout.groups() == ("fanout", "1.0"), "Chromium got the fan-out's packets"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "console-live.png"))
     tile.locator("[data-testid=tile-play]").click()  # stop

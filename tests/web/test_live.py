@@ -114,6 +114,14 @@ async def _until(check: Callable[[], bool], within_s: float) -> bool:
     return check()
 
 
+def _fanout() -> tuple[float, float]:
+    """Passthrough viewers sent by the fan-out and by aiortc's own loop, so far."""
+    name = "gtvision_live_fanout_viewers_total"
+    return tuple(  # type: ignore[return-value]
+        REGISTRY.get_sample_value(name, {"kind": s}) or 0.0 for s in ("fanout", "aiortc")
+    )
+
+
 def _video_codecs(answer_sdp: str) -> list[str]:
     """Codec names of the answer's video section, in order."""
     names = dict(
@@ -130,6 +138,7 @@ async def test_two_viewers_share_one_reader_and_it_stops_after_them(
 ) -> None:
     pub = rtsp_publisher(f"live{uuid.uuid4().hex[:6]}", size="640x360", rate=15)
     camera = _camera(api, pub.url)
+    fanout_before = _fanout()
     one, r1 = await _watch(api, camera)
     assert r1.status_code == 200, r1.text
     two, r2 = await _watch(api, camera, Role.OPERATOR)
@@ -145,6 +154,8 @@ async def test_two_viewers_share_one_reader_and_it_stops_after_them(
     await asyncio.wait_for(asyncio.gather(one.enough.wait(), two.enough.wait()), 30)
     assert set(one.frames) == {(640, 360)}  # decoded by the viewers: the packets were valid
     assert set(two.frames) == {(640, 360)}
+    fanout = _fanout()  # both sent by the fan-out (packets cut once), not aiortc's own loop
+    assert (fanout[0] - fanout_before[0], fanout[1] - fanout_before[1]) == (2, 0)
     snap = await api.client.get(f"/cameras/{camera}/snapshot", headers=api.auth("a", Role.VIEWER))
     assert snap.status_code == 200, snap.text
     assert snap.headers["content-type"] == "image/jpeg"

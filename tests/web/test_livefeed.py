@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gtvision.web.livefeed import nal_units, parameter_sets, with_parameter_sets
+from gtvision.web.h264rtp import nal_units, parameter_sets, with_parameter_sets
 
 
 def test_keyframes_get_parameter_sets_in_front_of_the_picture() -> None:
