@@ -19,10 +19,12 @@ average and the last added viewer, the re-encoding viewer, their ratios, and the
 offer to the first decoded frame for the first viewer (cold: RTSP open + the camera's next
 keyframe, at most a GOP), a joining and a returning viewer (both served from the kept GOP).
 
-The bar: viewer N+1 ÷ the first viewer of the re-encoding relay ≤ 0.1, and a joining viewer's
-first frame ≤ 1 s. The ratio against the first *passthrough* viewer is printed too: it is a
-viewer's SRTP sending over reader + sending, and no relay that encrypts per viewer gets it
-near 0.1 (the reader costs about as much as a few viewers).
+The bars (issue 17): viewer N+1 ÷ the first viewer ≤ 0.1, both H.264 passthrough (the first
+viewer is the camera's reader and its connection, an added one only its own sending: SRTP and
+the sends of :mod:`gtvision.web.rtpfanout`), and a joining viewer's first frame ≤ 1 s. The ratio
+against the first viewer of a re-encoding relay (what every viewer cost before passthrough)
+is printed too. On loopback a viewer's sends include the kernel's delivery of its datagrams
+to the receiver, which a real network card does not cost the relay.
 
     .venv/bin/python bench/webrtc.py [--viewers 4] [--window 10]
 """
@@ -293,9 +295,9 @@ async def bench(n: int, window: float, settle: float) -> int:
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
-    met = ratio_dec <= RATIO_BAR and max(warm, again) <= FIRST_FRAME_BAR_S
+    met = ratio_first <= RATIO_BAR and max(warm, again) <= FIRST_FRAME_BAR_S
     print(
-        f"bars: N+1 / first re-encoding viewer <= {RATIO_BAR}: {verdict(ratio_dec <= RATIO_BAR)}; "
+        f"bars: N+1 / first viewer <= {RATIO_BAR}: {verdict(ratio_first <= RATIO_BAR)}; "
         f"first frame <= {FIRST_FRAME_BAR_S} s: joining {verdict(warm <= FIRST_FRAME_BAR_S)}, "
         f"returning {verdict(again <= FIRST_FRAME_BAR_S)}, "
         f"cold {verdict(cold <= FIRST_FRAME_BAR_S)} (cold: bounded by the camera's GOP)"
@@ -306,7 +308,7 @@ async def bench(n: int, window: float, settle: float) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--viewers", type=int, default=4, help="N: viewers before the measured one")
-    ap.add_argument("--window", type=float, default=10.0, help="seconds per CPU measurement")
+    ap.add_argument("--window", type=float, default=15.0, help="seconds per CPU measurement")
     ap.add_argument("--settle", type=float, default=2.0, help="seconds before each measurement")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()

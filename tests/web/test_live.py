@@ -23,6 +23,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessi
 from prometheus_client import REGISTRY
 
 from gtvision.sources.testvideo import make_video
+from gtvision.web import rtpfanout
 from gtvision.web.auth import Role
 from gtvision.web.live import LiveError, LiveRelay
 from tests.conftest import Publisher
@@ -231,6 +232,26 @@ async def test_viewer_limit(rtsp_publisher: Callable[..., Publisher]) -> None:
     assert (relay.cameras, relay.peers) == (0, 0)
     await first.close()
     await second.close()
+
+
+async def test_a_viewer_the_fan_out_cannot_reach_gets_aiortcs_own_sender(
+    rtsp_publisher: Callable[..., Publisher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No plain UDP route (a TURN relay): the viewer still gets the packets, by aiortc's loop."""
+    monkeypatch.setattr(rtpfanout, "route_of", lambda sender: None)
+    pub = rtsp_publisher(f"turn{uuid.uuid4().hex[:6]}", size="320x240", rate=10)
+    relay = LiveRelay(linger_s=0)
+    before = _fanout()
+    viewer = Viewer()
+    answer = await relay.answer(9, pub.url, (await viewer.offer())["sdp"])
+    await viewer.accept({"type": "answer", "sdp": answer})
+    await asyncio.wait_for(viewer.enough.wait(), 30)
+    assert set(viewer.frames) == {(320, 240)}
+    assert relay.modes() == {"passthrough": 1, "decode": 0}
+    after = _fanout()
+    assert (after[0] - before[0], after[1] - before[1]) == (0, 1)
+    await viewer.close()
+    await relay.close()
 
 
 async def test_vp8_only_viewer_gets_a_transcoded_stream(
