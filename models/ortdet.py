@@ -10,7 +10,9 @@ and OpenCV:
   ``conf`` and reduced by non-maximum suppression (IoU 0.7, Ultralytics' default).
 
 A process that only reads plates then holds ONNX Runtime and the 12 MB model instead of PyTorch
-(~950 MB before the first camera with Ultralytics). ``threads`` sets the session's intra-op
+(~950 MB before the first camera with Ultralytics). ``int8`` (default ``None``: when the file is in
+the cache) runs the statically quantised model of :mod:`gtvision.models.quantize` instead; its
+events name the detector ``…/onnx-int8``. ``threads`` sets the session's intra-op
 threads (0: ONNX Runtime's default, one per core); a worker process per core runs best with 1.
 The pool does not spin (:mod:`gtvision.models.ortopts`).
 """
@@ -59,10 +61,16 @@ class OrtPlateDetector:
         conf: float = 0.25,
         imgsz: int = 640,
         threads: int = 0,
+        int8: bool | None = None,
     ) -> None:
         import onnxruntime as ort
 
-        path = onnx_path(models_dir)
+        from gtvision.models.quantize import int8_path
+
+        quantised = int8_path(models_dir)
+        if int8 is None:
+            int8 = quantised.is_file()
+        path = quantised if int8 else onnx_path(models_dir)
         if not path.is_file():
             msg = f"ONNX detector not found at {path}: run `gtvision models export --format onnx`"
             raise ModelMissingError(msg)
@@ -70,7 +78,8 @@ class OrtPlateDetector:
             str(path), session_options(threads), providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
-        self.name = detector_name(DETECTOR_SHA256) + "/onnx"
+        self.int8 = int8
+        self.name = detector_name(DETECTOR_SHA256) + ("/onnx-int8" if int8 else "/onnx")
         self.sha256 = DETECTOR_SHA256
         self.device = "cpu"
         self.conf = conf

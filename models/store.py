@@ -149,8 +149,14 @@ def pull(
     return target
 
 
-def export_onnx(models_dir: Path, *, imgsz: int = 640, device: str = "cpu") -> Path:
-    """Export the cached ``.pt`` with Ultralytics to ONNX next to it (offline)."""
+def export_onnx(
+    models_dir: Path, *, imgsz: int = 640, device: str = "cpu", int8: bool = True
+) -> Path:
+    """Export the cached ``.pt`` with Ultralytics to ONNX next to it (offline).
+
+    With ``int8`` the quantised model is written too
+    (:func:`~gtvision.models.quantize.quantize_detector`).
+    """
     from gtvision.models.yolo import load_yolo
 
     weights = require_detector(models_dir)
@@ -163,4 +169,8 @@ def export_onnx(models_dir: Path, *, imgsz: int = 640, device: str = "cpu") -> P
     target = onnx_path(models_dir)
     if produced != target:
         produced.replace(target)
+    if int8:
+        from gtvision.models.quantize import quantize_detector
+
+        quantize_detector(models_dir)
     return target

@@ -39,14 +39,18 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from gtvision.models.quantize import int8_path
     from gtvision.models.store import ModelError, export_onnx
 
+    models_dir = _models_dir(args)
     try:
-        path = export_onnx(_models_dir(args), imgsz=args.imgsz, device=args.device)
+        path = export_onnx(models_dir, imgsz=args.imgsz, device=args.device, int8=args.int8)
     except ModelError as err:
         print(f"gtvision: {err}", file=sys.stderr)
         return 1
     print(f"exported {args.format}: {path}")
+    if args.int8:
+        print(f"quantised int8 (calibrated on generated frames): {int8_path(models_dir)}")
     return 0
 
 
@@ -64,4 +68,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     export.add_argument("--model-dir", default="", help="override GTV_MODEL_DIR")
     export.add_argument("--imgsz", type=int, default=640)
     export.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    export.add_argument(
+        "--int8",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also write the int8 model the CPU reader runs (default: yes)",
+    )
     export.set_defaults(func=_export)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gtvision.models.quantize import int8_path
 from gtvision.models.store import (
     DETECTOR_SHA256,
     ChecksumError,
@@ -128,6 +129,8 @@ def test_onnx_export_runs_offline_and_detects(models_dir: Path, tmp_path: Path) 
     onnx = onnx_path(cache)
     assert onnx.is_file()
     assert str(onnx) in proc.stdout
+    assert int8_path(cache).is_file()  # quantised in the same jail: calibration is offline too
+    assert str(int8_path(cache)) in proc.stdout
     image = load_image(DATA / "HPM9362.jpg")
     assert image is not None
     pt_hits = PlateDetector(cache, backend="pt").detect(image)

@@ -13,6 +13,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from gtvision.config import load_settings
 from gtvision.events import Frame, PlateRead, parse_event
+from gtvision.models.quantize import int8_path
 from gtvision.models.store import detector_name, onnx_path, pull
 from gtvision.models.yolo import PlateBox
 from gtvision.operators.lpr import PlateReader, ReadRequest, load_image, read_plates
@@ -59,8 +60,11 @@ def test_reads_real_photos(reader: PlateReader, name: str) -> None:
 
 
 def test_models_are_named_with_hashes(reader: PlateReader) -> None:
-    # the ONNX Runtime detector (backend auto, the model exported) is named with its suffix
-    runtime = "/onnx" if onnx_path(load_settings().models_path).is_file() else ""
+    # the ONNX Runtime detector (backend auto, the model exported) is named with its suffix,
+    # the int8 one when `gtvision models export` quantised it
+    models_dir = load_settings().models_path
+    runtime = "/onnx" if onnx_path(models_dir).is_file() else ""
+    runtime += "-int8" if runtime and int8_path(models_dir).is_file() else ""
     assert reader.models == {
         "detector": detector_name() + runtime,
         "ocr": "rapidocr-onnxruntime-1.4.4/PP-OCRv4-rec",
