@@ -72,8 +72,12 @@ class ReaderConfig:
     """Tunables of :class:`PlateReader`."""
 
     detector_conf: float = 0.25
-    imgsz: int = 640
-    retry_imgsz: int = 960
+    #: detector input (longer side); 416 instead of Ultralytics' 640: 2.3x fewer pixels, the
+    #: same protocol figures (docs/lpr.md, "Speed")
+    imgsz: int = 416
+    #: input sizes tried in turn while nothing is found (far plates: 960; 640 for plates that
+    #: 416 and 960 both miss -- rendered motorcycle plates 80-180 px wide in a 640-px scene)
+    retry_sizes: tuple[int, ...] = (960, 640)
     min_confidence: float = 0.3
     variants: tuple[CropVariant, ...] = DEFAULT_VARIANTS
     formats: tuple[PlateFormat, ...] = BRAZIL
@@ -92,7 +96,12 @@ class ReaderConfig:
     #: stop after the first crop variant when its best read is at least this confident
     #: (above 1: always read every variant)
     confident: float = 0.9
-    #: intra-op threads of the detector and recogniser sessions (0: the runtime's default)
+    #: a squarish box is not also read as two rows when its one-row read (before the style
+    #: weights) is at least this confident (above 1: always read both ways)
+    one_row_sure: float = 0.9
+    #: intra-op threads of the detector and recogniser sessions (0: the runtime's default for
+    #: the detector, one thread for the recogniser: its crops are too small to share, a second
+    #: thread cost 9 % more CPU per crop, docs/lpr.md "Speed")
     threads: int = 0
 
     @classmethod
@@ -156,8 +165,15 @@ def cut(frame: Image, box: Box, variant: CropVariant) -> Image:
 
 
 def blank(frame: Image, min_contrast: float) -> bool:
-    """``True`` when the frame's grey levels (every other pixel) vary less than ``min_contrast``."""
-    return float(frame[::2, ::2].std()) < min_contrast
+    """``True`` when every channel's levels vary (standard deviation) less than ``min_contrast``.
+
+    One pass of OpenCV over the frame (0.4 ms on a 1280×1280 photo; numpy's ``std`` of every
+    other pixel took 3–5 ms). Per channel, so a uniformly coloured frame is blank too.
+    """
+    if frame.size == 0:
+        return True
+    _, std = cv2.meanStdDev(frame)
+    return float(np.max(std)) < min_contrast
 
 
 class PlateReader:
@@ -201,22 +217,39 @@ class PlateReader:
             det = PlateDetector(
                 models_dir, backend=backend, device=device, conf=cfg.detector_conf, imgsz=cfg.imgsz
             )
-        return cls(det, PlateOCR(device=device, threads=cfg.threads), cfg)
+        return cls(det, PlateOCR(device=device, threads=cfg.threads or 1), cfg)
 
     def detect(self, frame: Image, *, retry: bool = True) -> list[PlateBox]:
-        """Plate boxes, retrying at a larger input size (if ``retry``) when the first finds none."""
+        """Plate boxes, retrying at other input sizes (if ``retry``) while none is found."""
         boxes: list[PlateBox] = self.detector.detect(frame)
-        if not boxes and retry and self.config.retry_imgsz > self.config.imgsz:
-            boxes = self.detector.detect(frame, imgsz=self.config.retry_imgsz)
+        for size in self.config.retry_sizes if retry else ():
+            if boxes:
+                break
+            if size != self.config.imgsz:
+                boxes = self.detector.detect(frame, imgsz=size)
         return boxes[: self.config.max_plates]
 
     def recognise(self, frame: Image, box: Box) -> list[PlateCandidate]:
         """Voted top-3 candidates for one plate box (empty when nothing fits a format)."""
         style = plate_style(frame, box).kind
-        stacked, stacked_raw = self._two_rows(frame, box, style) if two_rows(box) else ([], 0.0)
+        voted, one_row_raw = self._one_row(frame, box, style)
+        if not two_rows(box) or one_row_raw >= self.config.one_row_sure:
+            return voted  # a one-row read this sure is never beaten by the rows (docs/lpr.md)
+        stacked, stacked_raw = self._two_rows(frame, box, style)
+        # one row or two: decided on the reads before the style weights, which are evidence
+        # for the format (old or Mercosul), not for the layout -- a Mercosul car plate whose
+        # band was not seen must not lose to a two-row misreading of its single row
+        if stacked and (not voted or stacked_raw > one_row_raw):
+            return stacked  # a two-row (motorcycle) plate read better by rows
+        return voted
+
+    def _one_row(
+        self, frame: Image, box: Box, style: StyleKind
+    ) -> tuple[list[PlateCandidate], float]:
+        """Voted candidates of the box read as one row, and the best read before style weights."""
         per_crop: list[list[PlateCandidate]] = []
         aligned: dict[str, Decoded] = {}  # first alignment per format: where each character is
-        one_row_raw = 0.0  # best read of the one-row crops before the style weights
+        raw = 0.0
         for variant in self.config.variants:
             if per_crop and per_crop[0] and per_crop[0][0].confidence >= self.config.confident:
                 break  # the first crop's read is confident: the other variants add nothing
@@ -227,7 +260,7 @@ class PlateReader:
                 if got is None:
                     continue
                 aligned.setdefault(fmt.name, got)
-                one_row_raw = max([one_row_raw, *(c.confidence for c in got.candidates)])
+                raw = max([raw, *(c.confidence for c in got.candidates)])
                 w = self._weight(fmt.name, style)
                 pooled += [
                     c.model_copy(update={"confidence": c.confidence * w}) for c in got.candidates
@@ -237,12 +270,7 @@ class PlateReader:
         voted: list[PlateCandidate] = vote(per_crop)
         if self.config.q_tail:
             voted = self._q_tails(frame, box, voted, aligned)
-        # one row or two: decided on the reads before the style weights, which are evidence
-        # for the format (old or Mercosul), not for the layout -- a Mercosul car plate whose
-        # band was not seen must not lose to a two-row misreading of its single row
-        if stacked and (not voted or stacked_raw > one_row_raw):
-            return stacked  # a two-row (motorcycle) plate read better by rows
-        return voted
+        return voted, raw
 
     def _weight(self, fmt_name: str, style: StyleKind) -> float:
         return format_weight(

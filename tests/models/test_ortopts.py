@@ -46,3 +46,16 @@ def test_detector_and_recogniser_sessions_get_the_options(models_dir: Path, thre
     (probs,) = ocr.probs([crop])
     assert probs.ndim == 2
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)  # a softmax per step: the model runs
+
+
+def test_the_reader_runs_the_recogniser_on_one_thread_unless_told(models_dir: Path) -> None:
+    from gtvision.operators.lpr import PlateReader, ReaderConfig
+
+    default = PlateReader.load(models_dir, backend="ort", config=ReaderConfig())
+    two = PlateReader.load(models_dir, backend="ort", config=ReaderConfig(threads=2))
+    assert isinstance(default.detector, OrtPlateDetector)
+    assert isinstance(two.detector, OrtPlateDetector)
+    assert _options(default.ocr._rec.session.session).intra_op_num_threads == 1
+    assert _options(default.detector._session).intra_op_num_threads == 0  # the runtime's pool
+    assert _options(two.ocr._rec.session.session).intra_op_num_threads == 2
+    assert _options(two.detector._session).intra_op_num_threads == 2

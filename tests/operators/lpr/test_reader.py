@@ -123,7 +123,7 @@ def test_read_requests_retry_a_miss_only_when_asked(
     up = op.input("frames", flow, TestingSource(items))
     op.output("out", read_plates("read", up, Path("unused"), reader=reader), TestingSink(out))
     run_main(flow)
-    assert sizes == [None, None, reader.config.retry_imgsz, None]
+    assert sizes == [None, None, *reader.config.retry_sizes, None]
     assert [(r.frame_index, r.text) for r in out][:1] == [(2, "HPM9362")]
 
 

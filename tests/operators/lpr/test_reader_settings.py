@@ -14,9 +14,11 @@ from gtvision.operators.lpr.plates import PlateFormat
 _THREADS = """
 import os, sys
 import numpy as np
+from gtvision.cluster import limit_threads
 from gtvision.config import load_settings
 from gtvision.operators.lpr import PlateReader, ReaderConfig
 settings = load_settings(threads=int(sys.argv[1]))
+limit_threads(settings.threads)  # as `gtvision run` and `replay` do: OpenCV's pool (blank())
 before = len(os.listdir("/proc/self/task"))
 reader = PlateReader.load(settings.models_path, config=ReaderConfig.from_settings(settings))
 reader.read(np.zeros((720, 1280, 3), np.uint8))

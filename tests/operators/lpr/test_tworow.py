@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from gtvision.config import load_settings
 from gtvision.events import Box
 from gtvision.models.store import export_onnx, onnx_path, pull
-from gtvision.operators.lpr import PlateReader
+from gtvision.operators.lpr import PlateReader, load_image
+from gtvision.operators.lpr.style import plate_style
 from gtvision.operators.lpr.tworow import split_rows, two_rows
+from tests.conftest import DEV_DATA
 from tests.operators.lpr.rendered import Style, render_plate, scene
 
 
@@ -90,3 +95,38 @@ def test_one_row_plate_in_a_squarish_box_is_not_read_as_two_rows(
             seen += [(t, r.text, two_rows(r.box)) for r in reader.read(bgr)]
     assert any(squarish for _, _, squarish in seen), "no squarish plate box: the scene changed"
     assert {text for _, text, _ in seen} == {"GTV5K42"}, seen
+
+
+@pytest.mark.parametrize("name", ["JIT7463", "NZF0384", "PUT6858"])
+def test_a_sure_one_row_read_skips_the_row_reads(
+    reader: PlateReader, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dev photos whose car plate box is squarish: the one-row read (>= 0.97) is not doubted,
+    so the recogniser runs once, not three times; forcing both ways reads the same text."""
+    image = load_image(DEV_DATA / f"{name}.jpg")
+    assert image is not None, f"missing shared photo {name}"
+    box = next(b.box for b in reader.detect(image) if two_rows(b.box))
+    crops: list[int] = []
+    probs = reader.ocr.probs
+
+    def counting(batch: Sequence[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
+        crops.append(len(batch))
+        return probs(batch)
+
+    both = PlateReader(reader.detector, reader.ocr, replace(reader.config, one_row_sure=2.0))
+    monkeypatch.setattr(reader.ocr, "probs", counting)
+    sure = reader.recognise(image, box)
+    assert sum(crops) == 1
+    crops.clear()
+    doubted = both.recognise(image, box)
+    assert sum(crops) == 3  # one row, then the two rows
+    assert sure[0].text == doubted[0].text == name
+
+
+def test_motorcycle_one_row_reads_are_never_sure(reader: PlateReader) -> None:
+    """The skip never hides a motorcycle plate: read as one row, none reaches one_row_sure."""
+    for seed, (style, width, angle) in enumerate(CASES):
+        s = scene(100 + seed, style, "moto", plate_width=width, angle=angle, size=(640, 400))  # type: ignore[arg-type]
+        for hit in reader.detect(s.image):
+            _, raw = reader._one_row(s.image, hit.box, plate_style(s.image, hit.box).kind)
+            assert raw < reader.config.one_row_sure, (s.text, width, angle, raw)
