@@ -7,8 +7,10 @@ Frames are the benchmark photos (``../shared/data/alpr-br-dev``), decoded once i
   (text detector + classifier + recogniser) and its recogniser alone (``use_det=False``), the
   leaner and harder baseline; the bar is taken against the lean one.
 * **gtvision**: ``PlateReader.read`` with the configuration of the flow (ONNX Runtime detector
-  without PyTorch, letterbox padded to 32, the first crop variant only when its read is
-  confident, style evidence, format-constrained decoding).
+  without PyTorch, int8 when ``gtvision models export`` wrote it, 416-px input letterboxed to a
+  multiple of 32, the recogniser on one thread, the first crop variant only when its read is
+  confident, two-row reading only when the one-row read is not sure, style evidence,
+  format-constrained decoding).
 
 Rounds alternate stock and gtvision to spread machine noise; wall and CPU milliseconds per frame
 are printed with the machine's load (``uptime``). Exact-match accuracy of both on the same
@@ -113,13 +115,17 @@ def memory(kind: str, models_dir: Path) -> float:
         else "from gtvision.operators.lpr import PlateReader\n"
         "PlateReader.load(md, backend='ort').read(img)\n"
     )
+    # VmHWM (peak resident set of this process's own memory map), not ru_maxrss: Linux carries
+    # ru_maxrss over fork+exec, so a child of this bench (both pipelines loaded) reported the
+    # bench's own peak, the same for both pipelines
     code = (
-        "import resource, sys, numpy as np\n"
+        "import sys, numpy as np\n"
         "from pathlib import Path\n"
         "img = np.full((720, 1280, 3), 90, np.uint8)\n"
         f"md = Path({str(models_dir)!r})\n"
         + load
-        + "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        + "hwm = next(ln for ln in open('/proc/self/status') if ln.startswith('VmHWM'))\n"
+        "print(int(hwm.split()[1]) / 1024)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
