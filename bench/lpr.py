@@ -7,7 +7,7 @@ Frames are the benchmark photos (``../shared/data/alpr-br-dev``), decoded once i
   (text detector + classifier + recogniser) and its recogniser alone (``use_det=False``), the
   leaner and harder baseline; the bar is taken against the lean one.
 * **gtvision**: ``PlateReader.read`` with the configuration of the flow (ONNX Runtime detector
-  without PyTorch, int8 when ``gtvision models export`` wrote it, 416-px input letterboxed to a
+  without PyTorch, int8 when ``gtvision models export`` wrote it, 640-px input letterboxed to a
   multiple of 32, the recogniser on one thread, the first crop variant only when its read is
   confident, two-row reading only when the one-row read is not sure, style evidence,
   format-constrained decoding).

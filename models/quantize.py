@@ -3,8 +3,8 @@
 ``gtvision models export`` writes ``fastanpr-best.onnx`` and then, from it,
 ``fastanpr-best.int8.onnx``: weights int8 per output channel, activations uint8, in the QDQ
 form that ONNX Runtime runs as integer convolutions. On the 2-core development machine (AVX,
-no AVX2/VNNI) a 416-px frame takes 28–30 ms of CPU instead of 44 ms (640 px: 61–72 ms instead
-of 98 ms); OpenVINO on the same model was not faster than ONNX Runtime there (docs/lpr.md).
+no AVX2/VNNI), one thread: 640 px 61–72 ms of CPU instead of 98 ms, 416 px 28–30 instead of 44;
+OpenVINO on the same model was not faster than ONNX Runtime there (docs/lpr.md, "Speed").
 
 What stays in float:
 
@@ -36,8 +36,8 @@ from gtvision.models.store import ModelMissingError, onnx_path
 #: calibration frames (12 take ~15 s to render and calibrate; 24 gave the same ranges)
 CALIBRATION_FRAMES = 12
 #: calibrated at the reader's detector input (``ReaderConfig.imgsz``) only: adding the 960-px
-#: retry size widened the activation ranges and read worse (augmented 94.2 % vs 95.3 %)
-CALIBRATION_SIZES: tuple[int, ...] = (416,)
+#: retry size widened the activation ranges and read worse (at 416 px: augmented 94.2 % vs 95.3 %)
+CALIBRATION_SIZES: tuple[int, ...] = (640,)
 #: the head's layers kept in float (see the module docstring)
 HEAD = "/model.22/"
 
